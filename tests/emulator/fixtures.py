@@ -1,0 +1,1 @@
+"""Fixtures for the emulators; filled in with the emulators."""
