@@ -1,0 +1,212 @@
+"""The Vault/OpenBao plugin-management API (`shared/reference/vault-plugin-api.md`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from reconciler.client.http import Http, Retry, Tls, read_token_file, truthy
+from reconciler.errors import ApiError, UsageError
+from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
+
+
+@dataclass(frozen=True)
+class VaultTarget:
+    """Where and how to connect, from options and the VAULT_*/BAO_* environment."""
+
+    address: str
+    token: SecretStr | None
+    namespace: str = ""
+    tls: Tls = field(default_factory=Tls)
+
+    @classmethod
+    def from_env(
+        cls, address: str | None, environ: Mapping[str, str] | None = None, home: Path | None = None
+    ) -> VaultTarget:
+        env = os.environ if environ is None else environ
+        addr = address or env.get("VAULT_ADDR") or env.get("BAO_ADDR")
+        if not addr:
+            raise UsageError("no server address", hint="pass --address or set VAULT_ADDR (or BAO_ADDR)")
+        if not addr.startswith(("http://", "https://")):
+            raise UsageError(f"server address {addr!r} must start with http:// or https://")
+        raw = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN")
+        token = SecretStr(raw) if raw else read_token_file(home or Path.home())
+        tls = Tls(
+            ca_cert=env.get("VAULT_CACERT", ""),
+            ca_path=env.get("VAULT_CAPATH", ""),
+            client_cert=env.get("VAULT_CLIENT_CERT", ""),
+            client_key=env.get("VAULT_CLIENT_KEY", ""),
+            skip_verify=truthy(env.get("VAULT_SKIP_VERIFY")),
+        )
+        return cls(address=addr.rstrip("/"), token=token, namespace=env.get("VAULT_NAMESPACE", ""), tls=tls)
+
+
+def connect(
+    target: VaultTarget,
+    *,
+    parallelism: int = 8,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: Retry | None = None,
+) -> VaultApi:
+    headers = {}
+    if target.token is not None:
+        headers["X-Vault-Token"] = target.token.get_secret_value()
+    if target.namespace:
+        headers["X-Vault-Namespace"] = target.namespace
+    http = Http(
+        target.address,
+        headers=headers,
+        tls=target.tls,
+        parallelism=parallelism,
+        transport=transport,
+        retry=retry,
+    )
+    return VaultApi(http)
+
+
+def _entry_path(t: str, name: str) -> str:
+    return f"/v1/sys/plugins/catalog/{t}/{quote(name, safe='')}"
+
+
+def _version_params(version: str) -> dict[str, str]:
+    return {"version": version} if version else {}
+
+
+class VaultApi:
+    """Typed calls over one `Http`; each method is one request (reads of missing objects return None)."""
+
+    def __init__(self, http: Http) -> None:
+        self.http = http
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- server --------------------------------------------------------------------------------
+    async def server_info(self) -> ServerInfo:
+        """Which product and version answers (reference §7.1), without needing a token."""
+        status = (await self.http.request("GET", "/v1/sys/seal-status")).body or {}
+        version = str(status.get("version", "")).split("+")[0]
+        if status.get("sealed"):
+            raise ApiError(
+                "GET", "/v1/sys/seal-status", 503, ["the server is sealed"], hint="unseal it, then run again"
+            )
+        if "commit_date" in status:
+            kind = "openbao"
+        elif version.startswith("1."):
+            kind = "vault"
+        else:  # Vault 2.x or OpenBao < 2.6: only Vault's health has `enterprise`
+            health = (await self.http.request("GET", "/v1/sys/health", allow=(429, 472, 473, 501, 503))).body
+            kind = "vault" if isinstance(health, dict) and "enterprise" in health else "openbao"
+        return _features(kind, version)
+
+    # -- catalog -------------------------------------------------------------------------------
+    async def list_catalog(self) -> list[dict[str, Any]]:
+        """The `detailed` list: every entry, builtin and external, versioned or not."""
+        body = (await self.http.request("GET", "/v1/sys/plugins/catalog")).body or {}
+        detailed: list[dict[str, Any]] = (body.get("data") or {}).get("detailed") or []
+        return detailed
+
+    async def read_plugin(self, key: PluginKey) -> dict[str, Any] | None:
+        r = await self.http.request(
+            "GET", _entry_path(key.type, key.name), params=_version_params(key.version), allow=(404,)
+        )
+        if r.status == 404:
+            return None
+        data: dict[str, Any] | None = (r.body or {}).get("data")
+        return data
+
+    async def register_plugin(self, plugin: Plugin) -> None:
+        body: dict[str, Any] = {"sha256": plugin.sha256, "command": plugin.command, "args": list(plugin.args)}
+        if plugin.version:
+            body["version"] = plugin.version
+        if plugin.env:
+            body["env"] = [f"{k}={v.get_secret_value()}" for k, v in plugin.env.items()]
+        if plugin.oci_image:
+            body["oci_image"] = plugin.oci_image
+        if plugin.runtime:
+            body["runtime"] = plugin.runtime
+        await self.http.request("POST", _entry_path(plugin.type, plugin.name), json_body=body)
+
+    async def delete_plugin(self, key: PluginKey) -> None:
+        # DELETE parameters must be in the query string: a body is ignored (reference §1.1).
+        await self.http.request("DELETE", _entry_path(key.type, key.name), params=_version_params(key.version))
+
+    # -- pins (Vault 1.16+) --------------------------------------------------------------------
+    async def list_pins(self) -> list[Pin]:
+        body = (await self.http.request("GET", "/v1/sys/plugins/pins")).body or {}
+        rows = (body.get("data") or {}).get("pinned_versions") or []
+        return [Pin(type=PluginType(r["type"]), name=r["name"], version=r["version"]) for r in rows]
+
+    async def write_pin(self, pin: Pin) -> None:
+        await self.http.request(
+            "POST", f"/v1/sys/plugins/pins/{pin.type}/{pin.name}", json_body={"version": pin.version}
+        )
+
+    async def delete_pin(self, plugin_type: str, name: str) -> None:
+        await self.http.request("DELETE", f"/v1/sys/plugins/pins/{plugin_type}/{name}")
+
+    # -- runtimes (Vault 1.15+) ----------------------------------------------------------------
+    async def list_runtimes(self) -> list[Runtime]:
+        body = (await self.http.request("GET", "/v1/sys/plugins/runtimes/catalog")).body or {}
+        rows = (body.get("data") or {}).get("runtimes") or []
+        fields = set(Runtime.model_fields)
+        return [Runtime(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+
+    async def register_runtime(self, runtime: Runtime) -> None:
+        body = runtime.model_dump(exclude={"type", "name"})
+        await self.http.request(
+            "POST", f"/v1/sys/plugins/runtimes/catalog/{runtime.type}/{runtime.name}", json_body=body
+        )
+
+    async def delete_runtime(self, runtime_type: str, name: str) -> None:
+        await self.http.request("DELETE", f"/v1/sys/plugins/runtimes/catalog/{runtime_type}/{name}")
+
+    # -- mounts and reload ---------------------------------------------------------------------
+    async def list_mounts(self, *, auth: bool) -> list[Mount]:
+        path = "/v1/sys/auth" if auth else "/v1/sys/mounts"
+        body = (await self.http.request("GET", path)).body or {}
+        data = body.get("data") or {}
+        return [
+            Mount(
+                path=mount_path,
+                plugin=str(info.get("type", "")),
+                auth=auth,
+                plugin_version=str(info.get("plugin_version") or ""),
+                running_plugin_version=str(info.get("running_plugin_version") or ""),
+                running_sha256=str(info.get("running_sha256") or ""),
+            )
+            for mount_path, info in sorted(data.items())
+            if isinstance(info, dict)
+        ]
+
+    async def reload_by_name(self, plugin_type: str, name: str) -> None:
+        """Vault 1.16+: reload every mount of the plugin, cluster-wide (202 is success)."""
+        await self.http.request("POST", f"/v1/sys/plugins/reload/{plugin_type}/{name}", json_body={"scope": "global"})
+
+    async def reload_backend(self, name: str) -> None:
+        await self.http.request("PUT", "/v1/sys/plugins/reload/backend", json_body={"plugin": name})
+
+
+def _features(kind: str, version: str) -> ServerInfo:
+    if kind == "openbao":
+        return ServerInfo(kind="openbao", version=version)
+    parts = [int(p) if p.isdigit() else 0 for p in [*version.split("."), "0", "0"][:2]]
+    major_minor = (parts[0], parts[1])
+
+    def at_least(mm: tuple[int, int]) -> bool:
+        return major_minor >= mm
+
+    return ServerInfo(
+        kind="vault",
+        version=version,
+        runtimes=at_least((1, 15)),
+        pins=at_least((1, 16)),
+        reload_by_name=at_least((1, 16)),
+    )

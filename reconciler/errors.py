@@ -1,0 +1,89 @@
+"""The exceptions of `reconcile`. A leaf module: it imports nothing from the package.
+
+ReconcileError                   anything reconcile reports without a traceback (exit 1)
+├── ManifestError                bad manifests: every problem at once, as `path:line: message`
+├── UsageError                   bad options or environment (no address, bad --replace, ...)
+├── ApiError                     the server answered with an error status
+│   └── PermissionDenied         403, with the capability the token lacks
+├── ConnectionFailed             the server could not be reached (after retries)
+├── PlanError                    a plan that must not be applied (declarative entries, ...)
+└── ApplyError                   apply stopped: some changes failed or were refused
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ReconcileError(Exception):
+    """Base class: an expected failure, shown to the user as its message, exit code 1."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a manifest file. `line` is 0 when the problem concerns the whole file."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}: {self.message}"
+        return f"{self.path}: {self.message}"
+
+
+class ManifestError(ReconcileError):
+    """The manifests are invalid; `diagnostics` holds every problem found, in file and line order."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.path, d.line, d.message))
+        count = len(self.diagnostics)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__("\n".join(str(d) for d in self.diagnostics) + f"\n{count} {noun} in the manifests")
+
+
+class UsageError(ReconcileError):
+    """An option, argument or environment variable is wrong or missing."""
+
+
+class ApiError(ReconcileError):
+    """The server answered `status`; `messages` are its own error texts."""
+
+    def __init__(self, method: str, path: str, status: int, messages: Sequence[str], *, hint: str = "") -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.messages = [m.strip() for m in messages if m.strip()]
+        detail = "; ".join(_squash(m) for m in self.messages) or "(no message)"
+        super().__init__(f"{method} {path}: {status} {detail}", hint=hint)
+
+
+class PermissionDenied(ApiError):
+    """The token is missing, unknown, or lacks a capability on the path."""
+
+
+class ConnectionFailed(ReconcileError):
+    """The server could not be reached, even after retrying."""
+
+
+class PlanError(ReconcileError):
+    """The plan cannot be applied as it stands; the message says why and what to change."""
+
+
+class ApplyError(ReconcileError):
+    """Apply did not complete; the report shows what was done, what failed and what did not start."""
+
+
+def _squash(message: str) -> str:
+    """Vault wraps core errors as go-multierror text: keep only the messages."""
+    lines = [ln.strip().removeprefix("* ") for ln in message.splitlines()]
+    kept = [ln for ln in lines if ln and not (ln.endswith("occurred:") and "error" in ln)]
+    return "; ".join(kept) if kept else message.strip()

@@ -1,0 +1,103 @@
+"""Live state: what the server has, read with as few requests as the plan needs.
+
+One `GET sys/plugins/catalog` gives every entry's identity and sha256; the fields the list lacks
+(command, args, OpenBao's `declarative`) are read concurrently, only for the entries the plan
+must compare or might delete. Pins and runtimes are read only where the server has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.client.vault import VaultApi
+from reconciler.manifest import ignored
+from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo, State
+
+
+@dataclass(frozen=True)
+class Live:
+    """The server's identity and catalog. `mounts` is None until read (only plans that need them)."""
+
+    server: ServerInfo
+    state: State
+    mounts: tuple[Mount, ...] | None = None
+
+
+async def read_live(api: VaultApi, desired: State) -> Live:
+    server = await api.server_info()
+    detailed, pins, runtimes = await asyncio.gather(
+        api.list_catalog(),
+        api.list_pins() if server.pins else _no_pins(),
+        api.list_runtimes() if server.runtimes else _no_runtimes(),
+    )
+    listed = [_from_list(entry) for entry in detailed if _known_type(entry)]
+    wanted = _entries_to_read(listed, desired, server)
+    details = await asyncio.gather(*(api.read_plugin(p.key) for p in wanted))
+    by_key = {p.key: _merge(p, d) for p, d in zip(wanted, details, strict=True) if d is not None}
+    plugins = tuple(by_key.get(p.key, p) for p in listed)
+    state = State(plugins=plugins, pins=tuple(pins), runtimes=tuple(runtimes))
+    return Live(server=server, state=state)
+
+
+async def read_mounts(api: VaultApi, live: Live) -> Live:
+    """Add the secrets and auth mounts (for the in-use checks and reloads)."""
+    secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
+    return Live(server=live.server, state=live.state, mounts=(*secrets, *auth))
+
+
+async def _no_pins() -> list[Pin]:
+    return []
+
+
+async def _no_runtimes() -> list[Runtime]:
+    return []
+
+
+def _known_type(entry: dict[str, Any]) -> bool:
+    return entry.get("type") in PluginType.__members__.values()
+
+
+def _from_list(entry: dict[str, Any]) -> Plugin:
+    return Plugin(
+        type=PluginType(entry["type"]),
+        name=str(entry["name"]),
+        version=str(entry.get("version") or ""),
+        sha256=str(entry.get("sha256") or "").lower(),
+        oci_image=str(entry.get("oci_image") or ""),
+        runtime=str(entry.get("runtime") or ""),
+        builtin=bool(entry.get("builtin")),
+    )
+
+
+def _entries_to_read(listed: list[Plugin], desired: State, server: ServerInfo) -> list[Plugin]:
+    """Declared entries (to compare command and args) and, on OpenBao, prune candidates (declarative?)."""
+    declared = {p.key for p in desired.plugins}
+    is_ignored = ignored(desired.settings)
+    wanted = []
+    for plugin in listed:
+        if plugin.builtin:
+            continue
+        if plugin.key in declared or (
+            server.kind == "openbao" and desired.settings.prune and not is_ignored(f"{plugin.type}/{plugin.name}")
+        ):
+            wanted.append(plugin)
+    return wanted
+
+
+def _merge(listed: Plugin, data: dict[str, Any]) -> Plugin:
+    args = data.get("args") or []
+    return listed.model_copy(
+        update={
+            "command": str(data.get("command") or ""),
+            "args": tuple(str(a) for a in args),
+            "declarative": bool(data.get("declarative")),
+            "sha256": str(data.get("sha256") or listed.sha256).lower(),
+        }
+    )
+
+
+def opaque(key: PluginKey) -> bool:
+    """Live versions the API cannot address (unnormalised declarative ones) are never touched."""
+    return bool(key.version) and not key.version.startswith("v")

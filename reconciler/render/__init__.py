@@ -1,0 +1,1 @@
+"""Renderers: Plan | Report -> str. Pure; they never recompute anything."""

@@ -1,0 +1,122 @@
+"""Text output in the style of `terraform plan`: one line per change, then a summary."""
+
+from __future__ import annotations
+
+from reconciler.apply import Outcome, Report, Result
+from reconciler.diff import Action, Change, Kind
+from reconciler.plan import Plan
+from reconciler.render.common import field_changes, subject, verb
+from reconciler.resources import Pin
+
+_SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.RELOAD: "*"}
+_COLORS = {"+": "32", "~": "33", "-": "31", "*": "36", "!": "1;31", "ok": "32", "x": "1;31"}
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def header(plan: Plan) -> str:
+    t = plan.target
+    return f"reconcile: {t.server} {t.version} at {t.address}"
+
+
+def _details(change: Change) -> list[str]:
+    match change.kind, change.action:
+        case Kind.RELOAD, _:
+            return [change.reason]
+        case Kind.PIN, Action.UPDATE:
+            before = change.before
+            return [f"was {before.version}"] if isinstance(before, Pin) else []
+        case Kind.PIN, _:
+            return []
+        case _, Action.UPDATE if not change.fields:
+            return ["forced by --replace"]
+        case _, Action.UPDATE:
+            return [f"{f}: {b} -> {a}" for f, b, a in field_changes(change)]
+    return []
+
+
+def change_line(change: Change, color: bool = False) -> str:
+    sign = _SIGNS[change.action]
+    details = _details(change)
+    text = f"  {_paint(sign, _COLORS[sign], color)} {verb(change)} {subject(change)}"
+    text += f"  ({'; '.join(details)})" if details else ""
+    if change.skipped:
+        text += f"\n      skipped: {change.skipped}"
+    if change.blocked:
+        text += "\n      " + _paint(f"! blocked: {change.blocked}", _COLORS["!"], color)
+    return text
+
+
+def summary_line(plan: Plan) -> str:
+    if not plan.changes:
+        return "No changes: the catalog matches the manifests."
+    s = plan.summary
+    text = f"Plan: {s['create']} to register, {s['update']} to update, {s['delete']} to delete"
+    if s["reload"]:
+        text += f", {s['reload']} to reload"
+    return text + "."
+
+
+def render_plan(plan: Plan, color: bool = False) -> str:
+    lines = [header(plan), ""]
+    lines += [change_line(c, color) for c in plan.changes]
+    if plan.changes:
+        lines.append("")
+    lines.append(summary_line(plan))
+    if plan.blocked:
+        n = len(plan.blocked)
+        lines.append(
+            _paint(
+                f"{n} change{'s are' if n > 1 else ' is'} blocked: apply refuses this plan unless --force.",
+                _COLORS["!"],
+                color,
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def result_line(result: Result, color: bool = False) -> str:
+    c = result.change
+    match result.outcome:
+        case Outcome.DONE:
+            mark = _paint("ok", _COLORS["ok"], color)
+        case Outcome.SKIPPED:
+            mark = "skipped"
+        case Outcome.FAILED:
+            mark = _paint("FAILED", _COLORS["x"], color)
+        case _:
+            mark = result.outcome.value
+    return f"  {mark:<6} {verb(c)} {subject(c)}"
+
+
+def render_report(report: Report, color: bool = False) -> str:
+    counts = report.counts()
+    results = report.ordered()
+    if report.ok:
+        if not results:
+            return "Apply complete: nothing to do.\n"
+        skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
+        return f"Apply complete: {counts['done']} done{skipped}.\n"
+    lines = []
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    if failed:
+        lines.append(_paint("Failed:", _COLORS["x"], color))
+        for r in failed:
+            lines.append(f"  {verb(r.change)} {subject(r.change)}")
+            lines += [f"      {ln}" for ln in r.error.splitlines()]
+    unstarted = [r for r in results if r.outcome in (Outcome.NOT_STARTED, Outcome.INTERRUPTED)]
+    if unstarted:
+        lines.append("Not started:" if not report.interrupted else "Not started or interrupted:")
+        lines += [f"  {r.outcome.value}: {verb(r.change)} {subject(r.change)}" for r in unstarted]
+    word = "interrupted" if report.interrupted else "failed"
+    parts = [f"{counts['done']} done", f"{counts['failed']} failed", f"{counts['not started']} not started"]
+    if counts["interrupted"]:
+        parts.append(f"{counts['interrupted']} interrupted")
+    if counts["skipped"]:
+        parts.append(f"{counts['skipped']} skipped")
+    lines.append(f"Apply {word}: {', '.join(parts)}.")
+    if not report.interrupted:
+        lines.append("Fix the cause and run apply again: completed steps are not repeated.")
+    return "\n".join(lines) + "\n"
