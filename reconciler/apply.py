@@ -149,7 +149,8 @@ class _Runner:
         try:
             await self._step(change)
         except ReconcileError as exc:
-            return Result(change, Outcome.FAILED, str(exc))
+            hint = f"\nHint: {exc.hint}" if exc.hint else ""
+            return Result(change, Outcome.FAILED, f"{exc}{hint}")
         return Result(change, Outcome.DONE)
 
     async def _step(self, change: Change) -> None:

@@ -138,10 +138,10 @@ def _wait_ready(address: str, proc: subprocess.Popen[bytes], timeout: float = 30
                 return False
             try:
                 r = c.get("/v1/sys/seal-status")
-                if r.status_code == 200 and not r.json()["sealed"]:
-                    # Active once the token works.
-                    if c.get("/v1/sys/plugins/catalog", headers={"X-Vault-Token": ROOT_TOKEN}).status_code == 200:
-                        return True
+                unsealed = r.status_code == 200 and not r.json()["sealed"]
+                # Active once the token works.
+                if unsealed and c.get("/v1/sys/plugins/catalog", headers={"X-Vault-Token": ROOT_TOKEN}).is_success:
+                    return True
             except httpx.TransportError:
                 pass
             time.sleep(0.05)  # polling a starting process, not waiting for luck

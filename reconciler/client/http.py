@@ -19,7 +19,8 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
@@ -146,7 +147,8 @@ class Http:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
             stop=stop_after_attempt(self.retry.attempts),
-            wait=wait_exponential_jitter(initial=self.retry.initial, max=self.retry.maximum),
+            wait=wait_exponential(multiplier=self.retry.initial, max=self.retry.maximum)
+            + wait_random(0, self.retry.initial),
             reraise=True,
         )
         try:
