@@ -8,7 +8,7 @@ import pytest
 
 from tests.servers import BaoServer, run_bao
 
-pytest_plugins = ["tests.emulator.fixtures"]
+pytest_plugins = ["tests.emulator.fixtures", "tests.emulator.nomad_fixtures"]
 
 _FENCED_PREFIXES = ("VAULT_", "BAO_", "NOMAD_", "GITHUB_", "RECONCILE_")
 
