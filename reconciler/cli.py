@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drif
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -17,15 +18,16 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
-from reconciler import __version__, loader
+from reconciler import __version__, drift, loader, manifest, saved
 from reconciler.apply import Report, Result, apply
 from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import DiffOptions, diff
-from reconciler.errors import ManifestError, PlanError, ReconcileError
+from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.render import json as render_json
+from reconciler.render import markdown as render_md
 from reconciler.render import text as render_text
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -41,6 +43,12 @@ app = typer.Typer(
 
 
 class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ApplyFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -62,7 +70,9 @@ ReplaceOpt = Annotated[
     ),
 ]
 ParallelismOpt = Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Concurrent requests.")]
-MaxDeletesOpt = Annotated[int | None, typer.Option("--max-deletes", min=0, help="Refuse plans deleting more than N.")]
+MaxDeletesOpt = Annotated[
+    int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
+]
 
 
 @dataclass(frozen=True)
@@ -71,10 +81,19 @@ class Options:
 
     manifests: Path
     address: str | None
-    prune: bool
-    replace: tuple[str, ...]
-    parallelism: int
-    max_deletes: int | None
+    prune: bool = True
+    replace: tuple[str, ...] = ()
+    parallelism: int = 8
+    max_deletes: int | None = None
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A fresh plan and everything it was computed from."""
+
+    desired: Desired
+    live: Live
+    plan: Plan
 
 
 def _color(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -101,12 +120,36 @@ def _run(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-async def _make_plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> tuple[Plan, Live]:
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _step_summary(markdown: str) -> None:
+    """Append to the GitHub Actions job summary when running there."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(markdown + "\n")
+
+
+async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
     live = await read_live(api, desired.state)
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
     if needs_mounts(changes, desired.state.settings):
         live = await read_mounts(api, live)
-    return build_plan(changes, live, desired.state.settings, address), live
+    return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
+
+
+def _compute(opts: Options) -> Computed:
+    desired = loader.load(opts.manifests)
+    target = VaultTarget.from_env(opts.address)
+
+    async def go() -> Computed:
+        async with connect(target, parallelism=opts.parallelism).http as http:
+            return await _plan(VaultApi(http), desired, opts, target.address)
+
+    return asyncio.run(go())
 
 
 def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
@@ -118,14 +161,10 @@ def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
         )
 
 
-def _prepare(opts: Options) -> tuple[Desired, VaultTarget]:
-    desired = loader.load(opts.manifests)
-    return desired, VaultTarget.from_env(opts.address)
-
-
-def _print(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def _manifests_digest(path: Path) -> str:
+    files, _ = loader.discover(path)
+    base = path if path.is_dir() else path.parent
+    return saved.digest_of([(str(f.relative_to(base)), f.read_bytes()) for f in files])
 
 
 @app.command()
@@ -133,8 +172,7 @@ def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
 
     def body() -> int:
-        desired = loader.load(manifests)
-        s = desired.state
+        s = loader.load(manifests).state
         _print(
             f"{manifests}: valid ({len(s.plugins)} plugin versions, {len(s.runtimes)} runtimes, "
             f"{len(s.pins)} pins, {len(s.csi_plugins)} CSI plugins)\n"
@@ -145,6 +183,12 @@ def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
 
 
 @app.command()
+def schema() -> None:
+    """Print the JSON Schema of a manifest document (for editors and other tools)."""
+    _print(json.dumps(manifest.json_schema(), indent=2) + "\n")
+
+
+@app.command()
 def plan(
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
@@ -152,48 +196,77 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
     ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also save the plan to FILE for `apply FILE`.")] = None,
     no_prune: NoPruneOpt = False,
     replace: ReplaceOpt = None,
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
 ) -> None:
-    """Show what apply would change. Never writes."""
+    """Show what apply would change. Never writes to the server."""
     opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes)
 
     def body() -> int:
-        desired, target = _prepare(opts)
-
-        async def go() -> Plan:
-            async with connect(target, parallelism=opts.parallelism).http as http:
-                return (await _make_plan(VaultApi(http), desired, opts, target.address))[0]
-
-        the_plan = asyncio.run(go())
-        color = _color(sys.stdout, os.environ)
-        _print(
-            render_json.render_plan(the_plan)
-            if output_format is Format.json
-            else render_text.render_plan(the_plan, color)
-        )
-        _check_limits(the_plan, desired, opts)
+        computed = _compute(opts)
+        the_plan = computed.plan
+        match output_format:
+            case Format.json:
+                _print(render_json.render_plan(the_plan))
+            case Format.markdown:
+                _print(render_md.render_plan(the_plan))
+            case _:
+                _print(render_text.render_plan(the_plan, _color(sys.stdout, os.environ)))
+        _step_summary(render_md.render_plan(the_plan))
+        if out is not None:
+            document = saved.to_document(
+                the_plan, computed.live, _manifests_digest(manifests), saved.SavedOptions(opts.prune, opts.replace)
+            )
+            out.write_text(json.dumps(document, indent=2) + "\n")
+        _check_limits(the_plan, computed.desired, opts)
         return EXIT_CHANGES if detailed_exitcode and the_plan.changes else EXIT_OK
+
+    _run(body)
+
+
+@app.command("drift")
+def drift_command(
+    manifests: ManifestsOpt = Path("manifests"),
+    address: AddressOpt = None,
+    output_format: FormatOpt = Format.text,
+    parallelism: ParallelismOpt = 8,
+) -> None:
+    """Report how the cluster differs from git. Exit 0 in sync, 2 drift found, 1 error."""
+
+    def body() -> int:
+        found = drift.detect(_compute(Options(manifests, address, parallelism=parallelism)).plan)
+        match output_format:
+            case Format.json:
+                _print(render_json.render_drift(found))
+            case Format.markdown:
+                _print(render_md.render_drift(found))
+            case _:
+                _print(render_text.render_drift(found, _color(sys.stdout, os.environ)))
+        _step_summary(render_md.render_drift(found))
+        return EXIT_CHANGES if found.found else EXIT_OK
 
     _run(body)
 
 
 @app.command("apply")
 def apply_command(
+    plan_file: Annotated[
+        Path | None, typer.Argument(metavar="[FILE]", help="A plan saved with `plan --out`; applied exactly.")
+    ] = None,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
-    output_format: FormatOpt = Format.text,
+    output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
     no_prune: NoPruneOpt = False,
     replace: ReplaceOpt = None,
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Apply even when changes are blocked.")] = False,
 ) -> None:
-    """Compute a fresh plan and apply it: print the plan, each change as it completes, a summary."""
-    opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes)
-    as_json = output_format is Format.json
+    """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
+    as_json = output_format is ApplyFormat.json
     color = _color(sys.stdout, os.environ)
 
     def progress(result: Result) -> None:
@@ -201,24 +274,43 @@ def apply_command(
             _print(render_text.result_line(result, color) + "\n")
 
     def body() -> int:
-        desired, target = _prepare(opts)
-        holder: list[Report] = []
+        opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes)
+        saved_doc = None
+        if plan_file is not None:
+            if replace or no_prune:
+                raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
+            try:
+                text = plan_file.read_text()
+            except OSError as exc:
+                raise UsageError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
+            saved_doc, saved_opts = saved.parse(text, str(plan_file))
+            opts = Options(manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes)
+        desired = loader.load(opts.manifests)
+        target = VaultTarget.from_env(opts.address)
+        report_box: list[Report] = []
 
         async def go() -> Report:
             async with connect(target, parallelism=opts.parallelism).http as http:
                 api = VaultApi(http)
-                the_plan, live = await _make_plan(api, desired, opts, target.address)
+                computed = await _plan(api, desired, opts, target.address)
+                if saved_doc is not None:
+                    stale = saved.staleness(saved_doc, computed.plan, computed.live, _manifests_digest(manifests))
+                    if stale:
+                        raise PlanError(
+                            f"stale plan: {'; '.join(stale)}; nothing was applied",
+                            hint="make a new plan with `reconcile plan --out FILE`",
+                        )
                 if not as_json:
-                    _print(render_text.render_plan(the_plan, color))
-                _check_limits(the_plan, desired, opts)
-                report = Report(the_plan)
-                holder.append(report)
-                if the_plan.changes and not as_json:
+                    _print(render_text.render_plan(computed.plan, color))
+                _check_limits(computed.plan, desired, opts)
+                report = Report(computed.plan)
+                report_box.append(report)
+                if computed.plan.changes and not as_json:
                     _print("\nApplying:\n")
                 return await apply(
-                    the_plan,
+                    computed.plan,
                     api,
-                    live.server,
+                    computed.live.server,
                     parallelism=opts.parallelism,
                     force=force,
                     report=report,
@@ -228,17 +320,22 @@ def apply_command(
         try:
             report = asyncio.run(go())
         except KeyboardInterrupt:
-            if holder:
-                holder[0].interrupted = True
-                _print(render_json.render_report(holder[0]) if as_json else "\n" + render_text.render_report(holder[0]))
+            if report_box:
+                report_box[0].interrupted = True
+                _finish(report_box[0], as_json, color)
             raise
-        if as_json:
-            _print(render_json.render_report(report))
-        elif report.plan.changes:
-            _print("\n" + render_text.render_report(report, color))
+        _finish(report, as_json, color)
         return EXIT_OK if report.ok else EXIT_ERROR
 
     _run(body)
+
+
+def _finish(report: Report, as_json: bool, color: bool) -> None:
+    if as_json:
+        _print(render_json.render_report(report))
+    elif report.plan.changes:
+        _print("\n" + render_text.render_report(report, color))
+    _step_summary(render_md.render_report(report))
 
 
 @app.command()

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.apply import Report
 from reconciler.diff import Change
+from reconciler.drift import Drift
 from reconciler.plan import FORMAT_VERSION, Plan
 from reconciler.render.common import view
 
@@ -47,4 +48,13 @@ def render_report(report: Report) -> str:
         {**change_data(r.change), "outcome": r.outcome.value, "error": r.error or None} for r in report.ordered()
     ]
     data["outcome"] = {"ok": report.ok, "interrupted": report.interrupted, **report.counts()}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def render_drift(found: Drift) -> str:
+    data = plan_data(found.plan)
+    data["drift"] = {
+        "found": found.found,
+        "groups": {cause.name.lower(): [change_data(c) for c in changes] for cause, changes in found.groups.items()},
+    }
     return json.dumps(data, indent=2) + "\n"

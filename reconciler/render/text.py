@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.apply import Outcome, Report, Result
 from reconciler.diff import Action, Change, Kind
+from reconciler.drift import Drift
 from reconciler.plan import Plan
 from reconciler.render.common import field_changes, subject, verb
 from reconciler.resources import Pin
@@ -119,4 +120,18 @@ def render_report(report: Report, color: bool = False) -> str:
     lines.append(f"Apply {word}: {', '.join(parts)}.")
     if not report.interrupted:
         lines.append("Fix the cause and run apply again: completed steps are not repeated.")
+    return "\n".join(lines) + "\n"
+
+
+def render_drift(found: Drift, color: bool = False) -> str:
+    lines = [header(found.plan), ""]
+    if not found.found:
+        return "\n".join([*lines, "In sync: the cluster matches git."]) + "\n"
+    for cause, changes in found.groups.items():
+        if changes:
+            lines.append(f"{cause.value.capitalize()} ({len(changes)}):")
+            lines += [change_line(c, color) for c in changes]
+            lines.append("")
+    total = sum(len(c) for c in found.groups.values())
+    lines.append(f"Drift: {total} difference{'s' if total != 1 else ''} between the cluster and git.")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,53 @@
+"""Drift: the plan seen as "how the server differs from git". Pure; shares the plan's diff.
+
+`plan --detailed-exitcode` and `drift` both report drift when the plan has changes (or, with
+Nomad expectations, failing checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.diff import Action, Change, Kind
+from reconciler.plan import Plan
+
+
+class Cause(StrEnum):
+    """Why a change is needed, from the cluster's point of view."""
+
+    CHANGED = "changed outside git"
+    MISSING = "missing live"
+    UNMANAGED = "unmanaged live"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The plan's changes grouped by cause (reloads follow from the others and are not drift)."""
+
+    plan: Plan
+    groups: dict[Cause, tuple[Change, ...]]
+
+    @property
+    def found(self) -> bool:
+        return any(self.groups.values())
+
+
+def cause_of(change: Change) -> Cause | None:
+    match change.action:
+        case Action.CREATE:
+            return Cause.MISSING
+        case Action.UPDATE:
+            return Cause.CHANGED
+        case Action.DELETE:
+            return Cause.UNMANAGED
+    return None
+
+
+def detect(plan: Plan) -> Drift:
+    groups: dict[Cause, list[Change]] = {cause: [] for cause in Cause}
+    for change in plan.changes:
+        cause = cause_of(change)
+        if cause is not None and change.kind is not Kind.RELOAD:
+            groups[cause].append(change)
+    return Drift(plan=plan, groups={k: tuple(v) for k, v in groups.items()})
