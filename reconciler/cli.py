@@ -136,7 +136,7 @@ def _step_summary(markdown: str) -> None:
 async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
     live = await read_live(api, desired.state)
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
-    if needs_mounts(changes, desired.state.settings):
+    if needs_mounts(changes, desired.state.settings, live):
         live = await read_mounts(api, live)
     return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.diff import Action, Change, Kind
 from reconciler.live import Live
-from reconciler.resources import TYPE_ORDER, Mount, PluginType, ServerInfo, Settings, version_sort_key
+from reconciler.resources import TYPE_ORDER, Mount, PluginType, Settings, version_sort_key
 
 FORMAT_VERSION = 1
 
@@ -88,8 +88,10 @@ def sort_key(change: Change) -> tuple[int, int, str, tuple[object, ...]]:
     return (phase_of(change), type_rank, change.name, version_sort_key(change.version))
 
 
-def needs_mounts(changes: Iterable[Change], settings: Settings) -> bool:
+def needs_mounts(changes: Iterable[Change], settings: Settings, live: Live) -> bool:
     """Mounts are read only when a plan deletes plugin versions or may reload."""
+    if settings.reload == "changed" and live.state.pins:
+        return True  # a mount may still run a version other than its pin (an earlier reload failed)
     for c in changes:
         if c.kind is Kind.PLUGIN and c.action is Action.DELETE:
             return True
@@ -105,7 +107,7 @@ def build_plan(changes: Sequence[Change], live: Live, settings: Settings, addres
     mounts = live.mounts or ()
     all_changes = list(changes)
     if settings.reload == "changed":
-        all_changes += _reloads(changes, mounts, live.server)
+        all_changes += _reloads(changes, mounts, live)
     checked = [_safety(c, all_changes, live, mounts) for c in all_changes]
     target = Target(address=address, server=live.server.kind, version=live.server.version)
     return Plan(target=target, changes=tuple(sorted(checked, key=sort_key)))
@@ -122,7 +124,7 @@ def _runs(mount: Mount, version: str) -> bool:
     return mount.running_plugin_version == "" and mount.running_sha256 != ""
 
 
-def _reloads(changes: Sequence[Change], mounts: Sequence[Mount], server: ServerInfo) -> list[Change]:
+def _reloads(changes: Sequence[Change], mounts: Sequence[Mount], live: Live) -> list[Change]:
     reasons: dict[tuple[str, str], str] = {}
     for c in changes:
         if c.kind is Kind.PIN and c.action in (Action.CREATE, Action.UPDATE):
@@ -132,6 +134,13 @@ def _reloads(changes: Sequence[Change], mounts: Sequence[Mount], server: ServerI
             if users:
                 shown = c.version or "the unversioned entry"
                 reasons.setdefault((c.type, c.name), f"{shown} re-registered while mounts run it: {', '.join(users)}")
+    for (plugin_type, name), pinned in _pins_after(changes, live).items():
+        stale = [m.path for m in mounts if _serves(m, plugin_type, name) and m.running_plugin_version != pinned]
+        if stale:
+            reasons.setdefault(
+                (plugin_type, name), f"mounts still run another version than the pin {pinned}: {', '.join(stale)}"
+            )
+    server = live.server
     reloads = []
     for (plugin_type, name), reason in sorted(reasons.items()):
         skipped = None

@@ -161,18 +161,21 @@ def test_openbao_cannot_reload_database_plugins_so_the_reload_is_skipped() -> No
     from reconciler.plan import _reloads
 
     change = Change(Kind.PIN, Action.CREATE, "database", "db", "v1.0.0")
-    (reload,) = _reloads([change], (), mount_less.server)
+    (reload,) = _reloads([change], (), mount_less)
     assert reload.skipped is not None
     assert "can only reload auth and secret plugins" in reload.skipped
 
 
 def test_needs_mounts_only_for_deletes_or_possible_reloads() -> None:
     creates = diff(desired(plugin()), live())
-    assert not needs_mounts(creates, Settings())
-    assert needs_mounts(diff(desired(), live(live_plugin())), Settings())
+    assert not needs_mounts(creates, Settings(), live())
+    assert needs_mounts(diff(desired(), live(live_plugin())), Settings(), live())
     updates = diff(desired(plugin(sha=SHA2)), live(live_plugin()))
-    assert not needs_mounts(updates, Settings())
-    assert needs_mounts(updates, CHANGED)
+    assert not needs_mounts(updates, Settings(), live())
+    assert needs_mounts(updates, CHANGED, live())
+    pinned = live(live_plugin(), server=VAULT, pins=(pin(),))
+    assert not needs_mounts([], Settings(), pinned)
+    assert needs_mounts([], CHANGED, pinned)
 
 
 def test_summary_counts_by_action() -> None:
