@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,8 +19,10 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
-from reconciler import __version__, drift, loader, manifest, saved
+from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
 from reconciler.apply import Report, Result, apply
+from reconciler.client.nomad import NomadTarget
+from reconciler.client.nomad import connect as connect_nomad
 from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import DiffOptions, diff
 from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
@@ -342,6 +345,66 @@ def _finish(report: Report, as_json: bool, color: bool) -> None:
 def version() -> None:
     """Print the version of reconcile."""
     _print(f"reconcile {__version__}\n")
+
+
+@app.command()
+def check(
+    manifests: ManifestsOpt = Path("manifests"),
+    nomad_address: Annotated[
+        str | None,
+        typer.Option(
+            "--nomad-address", metavar="URL", help="Nomad address; default $NOMAD_ADDR, then http://127.0.0.1:4646."
+        ),
+    ] = None,
+    wait: Annotated[
+        str | None,
+        typer.Option("--wait", metavar="DURATION", help="Wait up to DURATION (30s, 5m, 1m30s) for every check."),
+    ] = None,
+    output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
+) -> None:
+    """Check the Nomad CSI plugins the manifests declare. Exit 0 all pass, 2 some failing, 1 error."""
+    as_json = output_format is ApplyFormat.json
+    waiting: list[str] = []
+
+    def progress(result: checks.Check) -> None:
+        stream = sys.stderr if as_json else sys.stdout  # JSON mode keeps stdout for the document
+        if not waiting:
+            waiting.append(f"Waiting up to {wait} for the Nomad CSI plugins:\n")
+            stream.write(waiting[0])
+        stream.write(checks.check_line(result) + "\n")
+        stream.flush()
+
+    def body() -> int:
+        patience = nomad_live.parse_duration(wait) if wait is not None else None
+        expectations = loader.load(manifests).state.csi_plugins
+        if not expectations:
+            _print(
+                checks.render_json([], [])
+                if as_json
+                else "No Nomad CSI plugins declared (nomad: csi_plugins:): nothing to check.\n"
+            )
+            return EXIT_OK
+        target = NomadTarget.from_env(nomad_address)
+
+        async def go() -> tuple[list[checks.Check], nomad_live.CsiLive]:
+            api = connect_nomad(target)
+            try:
+                if patience is None:
+                    live = await nomad_live.read_csi(api, expectations)
+                    return checks.evaluate(expectations, live.plugins), live
+                deadline = time.monotonic() + patience
+                return await nomad_live.wait_for_checks(api, expectations, deadline, progress)
+            finally:
+                await api.aclose()
+
+        results, live = asyncio.run(go())
+        if waiting and not as_json:
+            _print("\n")
+        render = checks.render_json if as_json else checks.render_text
+        _print(render(results, live.unmanaged))
+        return EXIT_OK if all(c.ok for c in results) else EXIT_CHANGES
+
+    _run(body)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
@@ -27,6 +27,9 @@ from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, Usag
 
 RETRY_STATUSES = frozenset({429, 502, 503})
 DEFAULT_TIMEOUT = 30.0
+
+ErrorStyle = Literal["vault", "nomad"]
+"""Which server's wording the hints use (addresses, tokens, policies)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Http:
         retry: Retry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        error_style: str = "vault",
+        error_style: ErrorStyle = "vault",
     ) -> None:
         if parallelism < 1:
             raise UsageError("--parallelism must be at least 1")
@@ -128,9 +131,13 @@ class Http:
         json_body: Any = None,
         allow: tuple[int, ...] = (),
         headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Response:
-        """Send with retries; return 2xx and `allow`ed statuses, raise `ApiError` for the rest."""
-        response = await self._send_with_retries(method, path, params, json_body, headers)
+        """Send with retries; return 2xx and `allow`ed statuses, raise `ApiError` for the rest.
+
+        `timeout` overrides the client's for this request (blocking queries outlast it).
+        """
+        response = await self._send_with_retries(method, path, params, json_body, headers, timeout)
         body = _decode(response)
         if response.is_success or response.status_code in allow:
             return Response(response.status_code, body, response.headers)
@@ -143,6 +150,7 @@ class Http:
         params: Mapping[str, str] | None,
         json_body: Any,
         headers: Mapping[str, str] | None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
@@ -154,7 +162,7 @@ class Http:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._send(method, path, params, json_body, headers)
+                    response = await self._send(method, path, params, json_body, headers, timeout)
                     if response.status_code in RETRY_STATUSES and not _is_sealed(response):
                         raise _Retryable(response)
                     return response
@@ -163,7 +171,7 @@ class Http:
         except httpx.TransportError as exc:
             raise ConnectionFailed(
                 f"{method} {path}: cannot reach {self.base_url}: {_describe(exc)}",
-                hint="check the address (--address, VAULT_ADDR) and that the server is running",
+                hint=_CONNECT_HINTS[self.error_style],
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -174,20 +182,39 @@ class Http:
         params: Mapping[str, str] | None,
         json_body: Any,
         headers: Mapping[str, str] | None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         async with self._slots:
             self.sent[method] += 1
-            return await self._client.request(method, path, params=params, json=json_body, headers=dict(headers or {}))
+            return await self._client.request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                headers=dict(headers or {}),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
 
     def _error(self, method: str, path: str, response: httpx.Response, body: Any) -> ApiError:
         messages = _messages(response, body)
         status = response.status_code
         if status == 403:
-            return PermissionDenied(method, path, status, messages, hint=_permission_hint(method, path, messages))
+            hint = (
+                _nomad_permission_hint(messages)
+                if self.error_style == "nomad"
+                else _permission_hint(method, path, messages)
+            )
+            return PermissionDenied(method, path, status, messages, hint=hint)
         hint = ""
         if status == 503 and _is_sealed(response):
             hint = "the server is sealed: unseal it, then run again"
         return ApiError(method, path, status, messages, hint=hint)
+
+
+_CONNECT_HINTS: dict[ErrorStyle, str] = {
+    "vault": "check the address (--address, VAULT_ADDR) and that the server is running",
+    "nomad": "check the address (--nomad-address, NOMAD_ADDR) and that the Nomad agent is running",
+}
 
 
 def _decode(response: httpx.Response) -> Any:
@@ -228,6 +255,16 @@ def _permission_hint(method: str, path: str, messages: list[str]) -> str:
     sudo = policy_path.startswith(("sys/plugins/catalog/", "sys/plugins/runtimes/catalog/", "sys/auth/"))
     needed = f'"{capability}"' + (', "sudo"' if sudo else "")
     return f'the token needs capabilities [{needed}] on path "{policy_path}"'
+
+
+def _nomad_permission_hint(messages: list[str]) -> str:
+    """Nomad's CSI plugin endpoints need a `plugin` policy of `read` (nomad-csi-plugins-api.md §6)."""
+    if messages == ["ACL token not found"]:
+        return "the token is unknown or expired: set NOMAD_TOKEN to a valid token"
+    return (
+        'set NOMAD_TOKEN to a token whose policy has `plugin { policy = "read" }` '
+        '("list" allows only the list; "write" allows neither list nor read)'
+    )
 
 
 def read_token_file(home: Path) -> SecretStr | None:
