@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drif
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -73,6 +74,12 @@ ReplaceOpt = Annotated[
     ),
 ]
 ParallelismOpt = Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Concurrent requests.")]
+NomadAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--nomad-address", metavar="URL", help="Nomad address; default $NOMAD_ADDR, then http://127.0.0.1:4646."
+    ),
+]
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
 ]
@@ -88,6 +95,7 @@ class Options:
     replace: tuple[str, ...] = ()
     parallelism: int = 8
     max_deletes: int | None = None
+    nomad_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,12 +144,36 @@ def _step_summary(markdown: str) -> None:
             f.write(markdown + "\n")
 
 
-async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
+async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
     live = await read_live(api, desired.state)
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
     if needs_mounts(changes, desired.state.settings, live):
         live = await read_mounts(api, live)
     return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
+
+
+async def _nomad_checks(desired: Desired, nomad_address: str | None) -> tuple[list[checks.Check], tuple[str, ...]]:
+    """The Nomad CSI checks; no Nomad request at all when the manifests declare none."""
+    expectations = desired.state.csi_plugins
+    if not expectations:
+        return [], ()
+    api = connect_nomad(NomadTarget.from_env(nomad_address))
+    try:
+        live = await nomad_live.read_csi(api, expectations)
+    finally:
+        await api.aclose()
+    return checks.evaluate(expectations, live.plugins), tuple(live.unmanaged)
+
+
+async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
+    """The Vault plan and the Nomad checks, read concurrently."""
+    computed, (results, unmanaged) = await asyncio.gather(
+        _vault_plan(api, desired, opts, address), _nomad_checks(desired, opts.nomad_address)
+    )
+    if not results:
+        return computed
+    the_plan = dataclasses.replace(computed.plan, checks=tuple(results), unmanaged_csi=unmanaged)
+    return dataclasses.replace(computed, plan=the_plan)
 
 
 def _compute(opts: Options) -> Computed:
@@ -204,9 +236,10 @@ def plan(
     replace: ReplaceOpt = None,
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
+    nomad_address: NomadAddressOpt = None,
 ) -> None:
-    """Show what apply would change. Never writes to the server."""
-    opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes)
+    """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
+    opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address)
 
     def body() -> int:
         computed = _compute(opts)
@@ -225,7 +258,7 @@ def plan(
             )
             out.write_text(json.dumps(document, indent=2) + "\n")
         _check_limits(the_plan, computed.desired, opts)
-        return EXIT_CHANGES if detailed_exitcode and the_plan.changes else EXIT_OK
+        return EXIT_CHANGES if detailed_exitcode and the_plan.drifted else EXIT_OK
 
     _run(body)
 
@@ -236,11 +269,13 @@ def drift_command(
     address: AddressOpt = None,
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
+    nomad_address: NomadAddressOpt = None,
 ) -> None:
-    """Report how the cluster differs from git. Exit 0 in sync, 2 drift found, 1 error."""
+    """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
     def body() -> int:
-        found = drift.detect(_compute(Options(manifests, address, parallelism=parallelism)).plan)
+        opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address)
+        found = drift.detect(_compute(opts).plan)
         match output_format:
             case Format.json:
                 _print(render_json.render_drift(found))
@@ -267,6 +302,7 @@ def apply_command(
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Apply even when changes are blocked.")] = False,
+    nomad_address: NomadAddressOpt = None,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -277,7 +313,7 @@ def apply_command(
             _print(render_text.result_line(result, color) + "\n")
 
     def body() -> int:
-        opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes)
+        opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address)
         saved_doc = None
         if plan_file is not None:
             if replace or no_prune:
@@ -287,7 +323,9 @@ def apply_command(
             except OSError as exc:
                 raise UsageError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
             saved_doc, saved_opts = saved.parse(text, str(plan_file))
-            opts = Options(manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes)
+            opts = Options(
+                manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes, nomad_address
+            )
         desired = loader.load(opts.manifests)
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
@@ -336,7 +374,7 @@ def apply_command(
 def _finish(report: Report, as_json: bool, color: bool) -> None:
     if as_json:
         _print(render_json.render_report(report))
-    elif report.plan.changes:
+    elif report.plan.changes or report.plan.failing_checks:
         _print("\n" + render_text.render_report(report, color))
     _step_summary(render_md.render_report(report))
 

@@ -30,7 +30,7 @@ class Drift:
 
     @property
     def found(self) -> bool:
-        return any(self.groups.values())
+        return self.plan.drifted
 
 
 def cause_of(change: Change) -> Cause | None:

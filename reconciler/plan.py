@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from reconciler.checks import Check
 from reconciler.diff import Action, Change, Kind
 from reconciler.live import Live
 from reconciler.resources import TYPE_ORDER, Mount, PluginType, Settings, version_sort_key
@@ -54,6 +55,19 @@ class Plan:
 
     target: Target
     changes: tuple[Change, ...]
+    checks: tuple[Check, ...] = ()
+    """Nomad CSI plugin checks (information for apply; drift when failing)."""
+    unmanaged_csi: tuple[str, ...] = ()
+    """Live CSI plugins no manifest declares (information only)."""
+
+    @property
+    def failing_checks(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def drifted(self) -> bool:
+        """Changes to make, or expectations not met: what `--detailed-exitcode` and `drift` report."""
+        return bool(self.changes) or bool(self.failing_checks)
 
     @property
     def summary(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from reconciler.apply import Report
@@ -35,6 +36,8 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "target": {"address": t.address, "server": t.server, "version": t.version},
         "changes": [change_data(c) for c in plan.changes],
         "summary": plan.summary,
+        "checks": [asdict(c) for c in plan.checks],
+        "unmanaged_csi_plugins": list(plan.unmanaged_csi),
     }
 
 

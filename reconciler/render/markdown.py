@@ -85,8 +85,18 @@ def _ordered(changes: Sequence[Change]) -> list[Change]:
     return [c for c in changes if c.blocked] + [c for c in changes if not c.blocked]
 
 
+def _checks(plan: Plan) -> list[str]:
+    if not plan.checks:
+        return []
+    rows = ["#### Nomad CSI plugins", "", "| plugin | status |", "|---|---|"]
+    rows += [f"| `{c.id}` | {'✅ ok' if c.ok else '❌ ' + c.reason} |" for c in plan.checks]
+    if plan.unmanaged_csi:
+        rows += ["", "Unmanaged: " + ", ".join(f"`{i}`" for i in plan.unmanaged_csi)]
+    return [*rows, ""]
+
+
 def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
-    head = _heading("reconcile plan", plan)
+    head = _heading("reconcile plan", plan) + _checks(plan)
     if not plan.changes:
         return "\n".join([*head, "✅ No changes: the catalog matches the manifests."]) + "\n"
     head += _summary_table(plan)
@@ -97,7 +107,7 @@ def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
 
 
 def render_drift(drift: Drift, limit: int = GITHUB_LIMIT) -> str:
-    head = _heading("reconcile drift", drift.plan)
+    head = _heading("reconcile drift", drift.plan) + _checks(drift.plan)
     if not drift.found:
         return "\n".join([*head, "✅ In sync: the cluster matches git."]) + "\n"
     head += ["| cause | count |", "|---|---:|"]
@@ -113,7 +123,7 @@ def render_drift(drift: Drift, limit: int = GITHUB_LIMIT) -> str:
 
 
 def render_report(report: Report, limit: int = GITHUB_LIMIT) -> str:
-    head = _heading("reconcile apply", report.plan)
+    head = _heading("reconcile apply", report.plan) + _checks(report.plan)
     counts = report.counts()
     status = "✅ Apply complete" if report.ok else ("⚠️ Apply interrupted" if report.interrupted else "❌ Apply failed")
     head += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler import checks
 from reconciler.apply import Outcome, Report, Result
 from reconciler.diff import Action, Change, Kind
 from reconciler.drift import Drift
@@ -60,11 +61,22 @@ def summary_line(plan: Plan) -> str:
     return text + "."
 
 
+def checks_lines(plan: Plan) -> list[str]:
+    """The Nomad CSI checks block (empty when the manifests declare none)."""
+    if not plan.checks:
+        return []
+    lines = ["Nomad CSI plugins:", *(checks.check_line(c) for c in plan.checks)]
+    if plan.unmanaged_csi:
+        lines.append(f"  unmanaged: {', '.join(plan.unmanaged_csi)}")
+    return [*lines, checks.summary(plan.checks), ""]
+
+
 def render_plan(plan: Plan, color: bool = False) -> str:
     lines = [header(plan), ""]
     lines += [change_line(c, color) for c in plan.changes]
     if plan.changes:
         lines.append("")
+    lines += checks_lines(plan)
     lines.append(summary_line(plan))
     if plan.blocked:
         n = len(plan.blocked)
@@ -93,6 +105,12 @@ def result_line(result: Result, color: bool = False) -> str:
 
 
 def render_report(report: Report, color: bool = False) -> str:
+    failing = report.plan.failing_checks
+    note = f"Nomad: {checks.summary(report.plan.checks)} (apply does not change Nomad)\n" if failing else ""
+    return _report_body(report, color) + note
+
+
+def _report_body(report: Report, color: bool) -> str:
     counts = report.counts()
     results = report.ordered()
     if report.ok:
@@ -125,6 +143,7 @@ def render_report(report: Report, color: bool = False) -> str:
 
 def render_drift(found: Drift, color: bool = False) -> str:
     lines = [header(found.plan), ""]
+    lines += checks_lines(found.plan)
     if not found.found:
         return "\n".join([*lines, "In sync: the cluster matches git."]) + "\n"
     for cause, changes in found.groups.items():
@@ -132,6 +151,6 @@ def render_drift(found: Drift, color: bool = False) -> str:
             lines.append(f"{cause.value.capitalize()} ({len(changes)}):")
             lines += [change_line(c, color) for c in changes]
             lines.append("")
-    total = sum(len(c) for c in found.groups.values())
+    total = sum(len(c) for c in found.groups.values()) + len(found.plan.failing_checks)
     lines.append(f"Drift: {total} difference{'s' if total != 1 else ''} between the cluster and git.")
     return "\n".join(lines) + "\n"
