@@ -42,6 +42,17 @@ class Tls:
     client_key: str = ""
     skip_verify: bool = False
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], prefix: str) -> Tls:
+        """`VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`, `VAULT_SKIP_VERIFY` (or NOMAD_*)."""
+        return cls(
+            ca_cert=env.get(f"{prefix}_CACERT", ""),
+            ca_path=env.get(f"{prefix}_CAPATH", ""),
+            client_cert=env.get(f"{prefix}_CLIENT_CERT", ""),
+            client_key=env.get(f"{prefix}_CLIENT_KEY", ""),
+            skip_verify=truthy(env.get(f"{prefix}_SKIP_VERIFY")),
+        )
+
     def context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.ca_cert or None, capath=self.ca_path or None)
         if self.client_cert:

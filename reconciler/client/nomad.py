@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from reconciler.client.http import Http, Response, Retry, Tls, truthy
+from reconciler.client.http import Http, Response, Retry, Tls
 from reconciler.errors import ApiError, UsageError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:4646"
@@ -41,13 +41,7 @@ class NomadTarget:
         if not addr.startswith(("http://", "https://")):
             raise UsageError(f"Nomad address {addr!r} must start with http:// or https://")
         raw = env.get("NOMAD_TOKEN", "").strip()
-        tls = Tls(
-            ca_cert=env.get("NOMAD_CACERT", ""),
-            ca_path=env.get("NOMAD_CAPATH", ""),
-            client_cert=env.get("NOMAD_CLIENT_CERT", ""),
-            client_key=env.get("NOMAD_CLIENT_KEY", ""),
-            skip_verify=truthy(env.get("NOMAD_SKIP_VERIFY")),
-        )
+        tls = Tls.from_env(env, "NOMAD")
         return cls(
             address=addr.rstrip("/"),
             token=SecretStr(raw) if raw else None,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from reconciler.client.http import Http, Retry, Tls, read_token_file, truthy
+from reconciler.client.http import Http, Retry, Tls, read_token_file
 from reconciler.errors import ApiError, UsageError
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
 
@@ -38,13 +38,7 @@ class VaultTarget:
             raise UsageError(f"server address {addr!r} must start with http:// or https://")
         raw = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN")
         token = SecretStr(raw) if raw else read_token_file(home or Path.home())
-        tls = Tls(
-            ca_cert=env.get("VAULT_CACERT", ""),
-            ca_path=env.get("VAULT_CAPATH", ""),
-            client_cert=env.get("VAULT_CLIENT_CERT", ""),
-            client_key=env.get("VAULT_CLIENT_KEY", ""),
-            skip_verify=truthy(env.get("VAULT_SKIP_VERIFY")),
-        )
+        tls = Tls.from_env(env, "VAULT")
         return cls(address=addr.rstrip("/"), token=token, namespace=env.get("VAULT_NAMESPACE", ""), tls=tls)
 
 
