@@ -305,13 +305,13 @@ def test_wait_never_asks_beyond_the_deadline(served_nomad: tuple[NomadFake, str]
     fake.register_job("ebs-nodes", "aws-ebs0", "node", count=1)
     start = time.monotonic()
     checks, _ = call(
-        api_at(base_url), lambda api: wait_for_checks(api, [CsiPlugin(id="aws-ebs0")], start + 0.3, ignore)
+        api_at(base_url), lambda api: wait_for_checks(api, [CsiPlugin(id="aws-ebs0")], start + 1.5, ignore)
     )
     assert not checks[0].ok
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 6
     waits = [path.rsplit("wait=", 1)[1] for _, path in fake.requests if "wait=" in path]
-    assert waits
-    assert all(int(w.removesuffix("ms")) <= 300 for w in waits)
+    assert waits  # 1.5 s leaves room for the first list and reads even on a loaded machine
+    assert all(int(w.removesuffix("ms")) <= 1500 for w in waits)
 
 
 def test_a_lost_index_header_falls_back_to_the_modify_index() -> None:
