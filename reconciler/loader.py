@@ -8,12 +8,17 @@ and validated by the pydantic schema in `manifest.py`.
 
 from __future__ import annotations
 
+import copy
+import datetime
 import difflib
+import errno
+import stat
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from reconciler import manifest
 from reconciler.errors import Diagnostic, ManifestError
@@ -21,6 +26,7 @@ from reconciler.manifest import Desired, Document, SourceDocument
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 100_000
+MAX_DEPTH = 100
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -32,7 +38,9 @@ def load(path: Path) -> Desired:
         found, file_problems = _load_file(file)
         sources.extend(found)
         problems.extend(file_problems)
-    desired, cross = manifest.build_state(sources)
+    # A document with problems is left out; checks that a name is declared somewhere would then
+    # report things that are declared (in the bad document), so they wait for a clean run.
+    desired, cross = manifest.build_state(sources, complete=not problems)
     problems.extend(cross)
     if problems:
         raise ManifestError(problems)
@@ -41,14 +49,17 @@ def load(path: Path) -> Desired:
 
 def discover(path: Path) -> tuple[list[Path], list[Diagnostic]]:
     """The manifest files under `path`, or the reason there are none."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return [], [Diagnostic(str(path), 0, "no such file or directory")]
-    if path.is_file():
+    if not path.is_dir():
         return [path], []
+    # Not only regular files: a broken symlink or a FIFO named *.yaml is reported, not skipped.
     files = sorted(
         p
         for p in path.rglob("*")
-        if p.suffix in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        if p.suffix in SUFFIXES
+        and not p.is_dir()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )
     if not files:
         return [], [Diagnostic(str(path), 0, "no *.yaml or *.yml manifest files found here")]
@@ -58,12 +69,18 @@ def discover(path: Path) -> tuple[list[Path], list[Diagnostic]]:
 def _load_file(file: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
     name = str(file)
     try:
-        size = file.stat().st_size
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return [], [Diagnostic(name, 0, "cannot read: not a regular file")]
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             return [], [Diagnostic(name, 0, f"file is too large ({size} bytes; the limit is {MAX_FILE_BYTES})")]
         data = file.read_bytes()
     except OSError as exc:
-        return [], [Diagnostic(name, 0, f"cannot read: {exc.strerror or exc}")]
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT and file.is_symlink():
+            reason += " (a broken symbolic link)"
+        return [], [Diagnostic(name, 0, f"cannot read: {reason}")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -72,21 +89,75 @@ def _load_file(file: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
     return _parse(name, text)
 
 
+class _TooDeep(yaml.composer.ComposerError):
+    """Nesting deeper than any manifest needs (and than Python's recursion allows)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with a depth limit and the position of each alias kept.
+
+    PyYAML returns the anchored node itself for an alias, so everything reached through `*name`
+    would carry the anchor's line. Each alias becomes a shallow copy at the alias's position
+    (sharing the anchored node's children), noted in `aliases` (node id -> line).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.aliases: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark: yaml.Mark = self.current_event.start_mark  # check_event() peeked at it
+            node = super().compose_node(parent, index)
+            if node is None:
+                return None
+            alias = copy.copy(node)
+            alias.start_mark = mark
+            self.aliases[id(alias)] = mark.line + 1
+            return alias
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH and self.check_event(yaml.NodeEvent):
+                raise _TooDeep(None, None, f"nested more than {MAX_DEPTH} levels deep", self.current_event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str) -> tuple[list[yaml.Node], dict[int, int]]:
+    loader = _Loader(text)
+    try:
+        nodes = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+        return nodes, loader.aliases
+    finally:
+        loader.dispose()
+
+
 def _parse(name: str, text: str) -> tuple[list[SourceDocument], list[Diagnostic]]:
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes, aliases = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         return [], [Diagnostic(name, line, _yaml_message(exc))]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        return [], [Diagnostic(name, line, f"invalid YAML: control character U+{exc.character:04X} is not allowed")]
     except yaml.YAMLError as exc:
         return [], [Diagnostic(name, 0, f"invalid YAML: {exc}")]
+    except RecursionError:
+        return [], [Diagnostic(name, 0, f"nested more than {MAX_DEPTH} levels deep")]
     sources: list[SourceDocument] = []
     problems: list[Diagnostic] = []
     for node in nodes:
-        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             continue
-        converter = _Converter(name)
+        converter = _Converter(name, aliases)
         data = converter.convert(node, ())
         problems.extend(converter.problems)
         if converter.budget < 0:
@@ -106,95 +177,158 @@ def _parse(name: str, text: str) -> tuple[list[SourceDocument], list[Diagnostic]
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    if isinstance(exc, _TooDeep):
+        return str(exc.problem)
     problem = exc.problem or str(exc)
     if "'\\t'" in problem:
         return "tab character: YAML indentation must use spaces"
-    context = f" ({exc.context})" if exc.context else ""
+    first = exc.context_mark
+    if problem == "second occurrence" and exc.context and first:
+        # PyYAML words this one backwards: "found duplicate anchor 'a'; first occurrence".
+        anchor = exc.context.removeprefix("found ").split(";")[0]
+        return f"invalid YAML: {anchor} (first at line {first.line + 1})"
+    context = ""
+    if exc.context:
+        at = exc.problem_mark
+        started = f" that starts at line {first.line + 1}" if first and at and first.line != at.line else ""
+        context = f" ({exc.context}{started})"
     return f"invalid YAML: {problem}{context}"
 
 
 class _Converter:
-    """Node tree -> plain data, recording the line of each key and item."""
+    """Node tree -> plain data, recording the line of each key and item.
 
-    def __init__(self, name: str) -> None:
+    Inside an alias (`*name`) every line is the alias's own: that is where the value is used.
+    Where conversion failed (`failed`) the value is None, and where a mapping lost merged keys
+    (`partial`) keys are missing; the schema's complaints about those would only repeat the
+    problem already reported, so `_diagnostics` drops them.
+    """
+
+    def __init__(self, name: str, aliases: dict[int, int]) -> None:
         self.name = name
+        self.aliases = aliases
         self.lines: dict[manifest.Path, int] = {}
         self.raw: dict[manifest.Path, str] = {}
         self.problems: list[Diagnostic] = []
+        self.reported: set[Diagnostic] = set()
+        self.failed: set[manifest.Path] = set()
+        self.partial: set[manifest.Path] = set()
         self.budget = MAX_NODES
         self.active: set[int] = set()
         self.scalars = yaml.constructor.SafeConstructor()
 
-    def _fail(self, node: yaml.Node, message: str) -> None:
-        self.problems.append(Diagnostic(self.name, node.start_mark.line + 1, message))
+    def _fail(self, line: int, message: str, at: manifest.Path | None = None) -> None:
+        problem = Diagnostic(self.name, line, message)
+        if problem not in self.reported:
+            self.reported.add(problem)
+            self.problems.append(problem)
+        if at is not None:
+            self.failed.add(at)
 
-    def convert(self, node: yaml.Node, at: manifest.Path) -> Any:
+    def convert(self, node: yaml.Node, at: manifest.Path, alias: int = 0) -> Any:
+        """`alias`: the line of the alias this node was reached through, 0 outside aliases."""
+        alias = alias or self.aliases.get(id(node), 0)
+        line = alias or node.start_mark.line + 1
         self.budget -= 1
         if self.budget < 0:
             if self.budget == -1:
-                self._fail(node, f"document expands to more than {MAX_NODES} values (an alias bomb?)")
+                self._fail(line, f"document expands to more than {MAX_NODES} values (an alias bomb?)")
             return None
-        if id(node) in self.active:
-            self._fail(node, "recursive alias: a value contains itself")
+        if isinstance(node, yaml.CollectionNode) and id(node.value) in self.active:
+            self._fail(line, "recursive alias: a value contains itself", at)
             return None
-        self.lines.setdefault(at, node.start_mark.line + 1)
+        if len(at) > MAX_DEPTH:  # aliases nest what the composer saw shallow
+            self._fail(line, f"nested more than {MAX_DEPTH} levels deep", at)
+            return None
+        self.lines.setdefault(at, line)
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, at)
+            return self._mapping(node, at, alias)
         if isinstance(node, yaml.SequenceNode):
-            self.active.add(id(node))
-            items = [self.convert(child, (*at, i)) for i, child in enumerate(node.value)]
-            self.active.discard(id(node))
+            self.active.add(id(node.value))
+            items = [self.convert(child, (*at, i), alias) for i, child in enumerate(node.value)]
+            self.active.discard(id(node.value))
             return items
         self.raw[at] = str(node.value)
         try:
             return self.scalars.construct_object(node)
-        except yaml.YAMLError as exc:
-            self._fail(node, f"invalid value: {exc}")
-            return None
+        except yaml.MarkedYAMLError as exc:
+            self._fail(line, f"invalid value: {exc.problem}", at)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            value = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+            self._fail(line, f"invalid value {value!r} for the tag {tag}", at)
+        return None
 
-    def _mapping(self, node: yaml.MappingNode, at: manifest.Path) -> dict[str, Any]:
-        self.active.add(id(node))
+    def _mapping(self, node: yaml.MappingNode, at: manifest.Path, alias: int) -> dict[str, Any]:
+        self.active.add(id(node.value))
         result: dict[str, Any] = {}
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
+            line = alias or key_node.start_mark.line + 1
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self._fail(key_node, "merge keys ('<<') are not supported; repeat the keys")
+                self._fail(line, "merge keys ('<<') are not supported; repeat the keys")
+                self.partial.add(at)
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or not key_node.tag.endswith(":str"):
-                self._fail(key_node, f"keys must be strings, got {key_node.value!r}")
+                got = repr(key_node.value) if isinstance(key_node, yaml.ScalarNode) else _node_kind(key_node)
+                self._fail(line, f"keys must be strings, got {got}")
                 continue
             key = str(key_node.value)
-            line = key_node.start_mark.line + 1
             if key in seen:
-                self._fail(key_node, f"duplicate key {key!r} (first at line {seen[key]})")
+                self._fail(line, f"duplicate key {key!r} (first at line {seen[key]})")
                 continue
-            seen[key] = line
+            seen[key] = key_node.start_mark.line + 1
             self.lines[(*at, key)] = line
-            result[key] = self.convert(value_node, (*at, key))
-        self.active.discard(id(node))
+            result[key] = self.convert(value_node, (*at, key), alias)
+        self.active.discard(id(node.value))
         return result
 
 
-def _vocabulary() -> list[str]:
-    words: set[str] = set()
-    for model in (
-        manifest.Document,
-        manifest.PluginDoc,
-        manifest.PluginVersionDoc,
-        manifest.RuntimeDoc,
-        manifest.PinDoc,
-        manifest.SettingsDoc,
-        manifest.NomadDoc,
-        manifest.CsiPluginDoc,
-    ):
-        words.update(model.model_fields)
-    return sorted(words)
+def _node_kind(node: yaml.Node) -> str:
+    return "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
+
+
+def _model_at(loc: manifest.Path) -> type[BaseModel] | None:
+    """The schema model of the mapping at `loc` in a document (None inside a plain dict)."""
+    model: type[BaseModel] = manifest.Document
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        found = _model_in(field.annotation)
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model in `X`, `list[X]` or `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _vocabulary(loc: manifest.Path) -> list[str]:
+    """The keys allowed where the unknown key at `loc` was found."""
+    model = _model_at(loc[:-1])
+    return sorted(model.model_fields) if model is not None else []
 
 
 def _diagnostics(name: str, exc: ValidationError, conv: _Converter) -> list[Diagnostic]:
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
+        if any(loc[:n] in conv.failed for n in range(len(loc) + 1)):
+            continue  # the converter already said why this value is missing
+        if err["type"] == "missing" and loc[:-1] in conv.partial:
+            continue  # probably in the merge ('<<') already reported
         line = _line_for(loc, conv.lines)
         where = _dotted(loc)
         out.append(
@@ -219,12 +353,16 @@ def _dotted(loc: manifest.Path) -> str:
 _TYPE_NAMES = {
     bool: "a boolean",
     int: "a number",
-    float: "a number",
+    float: "a decimal number",
     str: "a string",
     list: "a list",
     dict: "a mapping",
     type(None): "nothing (null)",
+    datetime.date: "a date",
+    datetime.datetime: "a date and time",
+    bytes: "binary data",
 }
+_QUOTABLE = ("a number", "a decimal number", "a boolean", "a date", "a date and time")
 
 
 def _friendly(err: Any, raw: str | None) -> str:
@@ -234,10 +372,10 @@ def _friendly(err: Any, raw: str | None) -> str:
         return "missing required key"
     if kind == "extra_forbidden":
         key = str(err["loc"][-1])
-        close = difflib.get_close_matches(key, _vocabulary(), n=1)
+        close = difflib.get_close_matches(key, _vocabulary(tuple(err["loc"])), n=1)
         return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "string_type":
-        hint = f" (quote it: '{raw}')" if raw is not None and got in ("a number", "a boolean") else ""
+        hint = f" (quote it: '{raw}')" if raw is not None and got in _QUOTABLE else ""
         return f"expected a string, got {got}{hint}"
     if kind in ("int_type", "int_from_float"):
         return f"expected a whole number, got {got}"
@@ -249,8 +387,10 @@ def _friendly(err: Any, raw: str | None) -> str:
         return f"expected a mapping, got {got}"
     if kind == "literal_error":
         return f"must be one of {err['ctx']['expected']}, got {err['input']!r}"
-    if kind == "too_short":
+    if kind in ("too_short", "string_too_short"):
         return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {err['ctx']['max_length']} characters long"
     if kind == "greater_than_equal":
         return f"must be >= {err['ctx']['ge']}"
     if kind == "value_error":

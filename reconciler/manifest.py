@@ -136,7 +136,8 @@ class PinDoc(_Doc):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        normalize_version(value)
+        if not normalize_version(value):
+            raise ValueError("a pin needs a version: the unversioned entry cannot be pinned")
         return value
 
 
@@ -214,12 +215,16 @@ class Desired:
     """Resource key -> `path:line` of its declaration."""
 
 
-def build_state(sources: Sequence[SourceDocument]) -> tuple[Desired, list[Diagnostic]]:
-    """Merge documents into one desired State, reporting every cross-document problem."""
+def build_state(sources: Sequence[SourceDocument], *, complete: bool = True) -> tuple[Desired, list[Diagnostic]]:
+    """Merge documents into one desired State, reporting every cross-document problem.
+
+    `complete=False` says some documents were left out (invalid): "X is not declared" checks are
+    skipped then, as X may be declared in one of those.
+    """
     builder = _Builder()
     for source in sources:
         builder.add(source)
-    builder.check_references()
+    builder.check_references(complete=complete)
     return builder.result(), builder.problems
 
 
@@ -285,18 +290,23 @@ class _Builder:
         if self._claim(plugin.key, f"plugin {plugin.key}", source, at):
             self.plugins[plugin.key] = plugin
 
-    def check_references(self) -> None:
+    def check_references(self, *, complete: bool = True) -> None:
         settings = self.settings or Settings()
+        ignored_reported: set[tuple[PluginType, str]] = set()
         for key, plugin in self.plugins.items():
-            if plugin.runtime and plugin.runtime not in self.runtimes:
+            if complete and plugin.runtime and plugin.runtime not in self.runtimes:
                 self._problem_at(key, ("runtime",), f"runtime {plugin.runtime!r} is not declared under runtimes:")
             glob = _matching_glob(settings.ignore, f"{plugin.type}/{plugin.name}")
-            if glob:
-                self._problem_at(
-                    key,
-                    (),
+            if glob and (plugin.type, plugin.name) not in ignored_reported:
+                ignored_reported.add((plugin.type, plugin.name))
+                source, at = self.where[key]
+                self._problem(
+                    source,
+                    (*at[:2], "name"),
                     f"plugin {plugin.type}/{plugin.name} is declared but matches ignore glob {glob!r}",
                 )
+        if not complete:
+            return
         for pin_key, pin in self.pins.items():
             target = PluginKey(pin.type, pin.name, pin.version)
             if target not in self.plugins:
