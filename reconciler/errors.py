@@ -43,11 +43,17 @@ class Diagnostic:
 class ManifestError(ReconcileError):
     """The manifests are invalid; `diagnostics` holds every problem found, in file and line order."""
 
+    SHOWN = 200
+    """At most this many diagnostics are printed; the count line still gives the total."""
+
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = sorted(diagnostics, key=lambda d: (d.path, d.line, d.message))
         count = len(self.diagnostics)
         noun = "problem" if count == 1 else "problems"
-        super().__init__("\n".join(str(d) for d in self.diagnostics) + f"\n{count} {noun} in the manifests")
+        lines = [str(d) for d in self.diagnostics[: self.SHOWN]]
+        if count > self.SHOWN:
+            lines.append(f"... and {count - self.SHOWN} more")
+        super().__init__("\n".join(lines) + f"\n{count} {noun} in the manifests")
 
 
 class UsageError(ReconcileError):

@@ -502,3 +502,16 @@ def test_a_large_catalog(tmp_path: Path) -> None:
     state = load(root).state
     assert len(state.plugins) == 20 * 25 * 3
     assert len({p.key for p in state.plugins}) == len(state.plugins)
+
+
+def test_a_flood_of_problems_is_capped_but_counted(tmp_path: Path) -> None:
+    from tests.cli import reconcile
+
+    text = "plugins:\n" + "".join(f"  - {{name: p{i}, type: nope, versions: []}}\n" for i in range(150))
+    (tmp_path / "m.yaml").write_text(text)
+    r = reconcile("validate", "--manifests", tmp_path)
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert lines[-1] == "300 problems in the manifests"
+    assert lines[-2] == "... and 100 more"
+    assert len(lines) == 202
