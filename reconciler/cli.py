@@ -446,4 +446,14 @@ def check(
 
 
 def main() -> None:
-    app()
+    """Console entry point. Usage errors exit 1, not click's 2, which means "changes" here."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # bad options and arguments (click's UsageError)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        code = EXIT_ERROR
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
