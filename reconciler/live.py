@@ -34,11 +34,29 @@ async def read_live(api: VaultApi, desired: State) -> Live:
     )
     listed = [_from_list(entry) for entry in detailed if _known_type(entry)]
     wanted = _entries_to_read(listed, desired, server)
-    details = await asyncio.gather(*(api.read_plugin(p.key) for p in wanted))
+    details = await _read_entries(api, wanted)
     by_key = {p.key: _merge(p, d) for p, d in zip(wanted, details, strict=True) if d is not None}
     plugins = tuple(by_key.get(p.key, p) for p in listed)
     state = State(plugins=plugins, pins=tuple(pins), runtimes=tuple(runtimes))
     return Live(server=server, state=state)
+
+
+async def _read_entries(api: VaultApi, wanted: list[Plugin]) -> list[dict[str, Any] | None]:
+    """Read `wanted` through as many workers as requests may be in flight.
+
+    Not one task per entry: thousands of waiting tasks keep their frames and retry state alive
+    together, and make httpcore's pool do about twice the bookkeeping per request (measured in
+    docs/performance.md: a no-op plan of 5,000 entries takes 22% less time and 30 MB less memory).
+    """
+    results: list[dict[str, Any] | None] = [None] * len(wanted)
+    queue = iter(enumerate(wanted))
+
+    async def worker() -> None:
+        for i, plugin in queue:
+            results[i] = await api.read_plugin(plugin.key)
+
+    await asyncio.gather(*(worker() for _ in range(min(api.http.parallelism, len(wanted)))))
+    return results
 
 
 async def read_mounts(api: VaultApi, live: Live) -> Live:

@@ -1,0 +1,1 @@
+"""The `reconcile` benchmark: `bash run bench` (or `.venv/bin/python -m bench`). See docs/performance.md."""
