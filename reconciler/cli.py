@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +35,8 @@ from reconciler.render import markdown as render_md
 from reconciler.render import text as render_text
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="reconcile",
@@ -134,6 +136,25 @@ def _run(body: Callable[[], int]) -> None:
 def _print(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def _emit(
+    fmt: Format,
+    as_json: Callable[[T], str],
+    as_markdown: Callable[[T], str],
+    as_text: Callable[[T, bool], str],
+    subject: T,
+) -> None:
+    """Print `subject` in the chosen format; always append its markdown to the job summary."""
+    markdown = as_markdown(subject)
+    match fmt:
+        case Format.json:
+            _print(as_json(subject))
+        case Format.markdown:
+            _print(markdown)
+        case _:
+            _print(as_text(subject, _color(sys.stdout, os.environ)))
+    _step_summary(markdown)
 
 
 def _step_summary(markdown: str) -> None:
@@ -244,14 +265,7 @@ def plan(
     def body() -> int:
         computed = _compute(opts)
         the_plan = computed.plan
-        match output_format:
-            case Format.json:
-                _print(render_json.render_plan(the_plan))
-            case Format.markdown:
-                _print(render_md.render_plan(the_plan))
-            case _:
-                _print(render_text.render_plan(the_plan, _color(sys.stdout, os.environ)))
-        _step_summary(render_md.render_plan(the_plan))
+        _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
         if out is not None:
             document = saved.to_document(
                 the_plan, computed.live, _manifests_digest(manifests), saved.SavedOptions(opts.prune, opts.replace)
@@ -276,14 +290,7 @@ def drift_command(
     def body() -> int:
         opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address)
         found = drift.detect(_compute(opts).plan)
-        match output_format:
-            case Format.json:
-                _print(render_json.render_drift(found))
-            case Format.markdown:
-                _print(render_md.render_drift(found))
-            case _:
-                _print(render_text.render_drift(found, _color(sys.stdout, os.environ)))
-        _step_summary(render_md.render_drift(found))
+        _emit(output_format, render_json.render_drift, render_md.render_drift, render_text.render_drift, found)
         return EXIT_CHANGES if found.found else EXIT_OK
 
     _run(body)
