@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests.servers import run_bao
 
     options.out.mkdir(parents=True, exist_ok=True)
+    for stale in options.out.glob("profile-*.txt"):
+        stale.unlink()
     sizes = sorted({options.n, *options.scaling})
     with contextlib.ExitStack() as stack:
         log("starting a dev OpenBao server on 127.0.0.1")

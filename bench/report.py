@@ -354,7 +354,7 @@ def markdown(results: Results, goal_list: list[Goal]) -> str:
         "Ratios are of medians; `x floor` compares with the faster floor variant of the same scenario and setting.",
         "\\* bao CLI rows are extrapolated from timed samples (see the requests and per-operation costs below).",
         "† the `reconcile` console script in its own process, timed from spawn to exit (interpreter start-up "
-        "included); its peak RSS is the process's `ru_maxrss` from `wait4`.",
+        "included); peak RSS is each measured process's own `ru_maxrss` (see bench/procs.py).",
         "",
         "## Goals",
         "",

@@ -5,10 +5,8 @@ where httpx errors become `reconciler.errors` exceptions.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import ssl
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,13 +24,6 @@ from tenacity import (
 )
 
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
-
-# httpcore 1.0 runs `import sniffio` several times per request. anyio >= 4.11 no longer installs
-# sniffio, and a failed import is not cached: each one searches all of sys.path, about 1 ms of CPU
-# per request (encode/httpcore#1102, #1103; see docs/performance.md). Record the miss once: later
-# imports fail at once with the same ModuleNotFoundError. A no-op when sniffio is installed.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 RETRY_STATUSES = frozenset({429, 502, 503})
 DEFAULT_TIMEOUT = 30.0
