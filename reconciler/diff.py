@@ -217,95 +217,71 @@ def _plugin_change(want: Plugin, have: Plugin | None, forced: bool) -> Change | 
 
 
 def _runtime_changes(desired: Sequence[Runtime], live: Sequence[Runtime], prune: bool, is_ignored: Any) -> list[Change]:
-    live_by_name = {r.name: r for r in live}
-    changes = []
-    for want in desired:
-        have = live_by_name.get(want.name)
-        if have is None:
-            changes.append(
-                Change(
-                    Kind.RUNTIME,
-                    Action.CREATE,
-                    want.type,
-                    want.name,
-                    after=want,
-                    reason="declared in the manifests, missing on the server",
-                )
-            )
-            continue
-        fields = tuple(f for f in Runtime.model_fields if getattr(want, f) != getattr(have, f))
-        if fields:
-            changes.append(
-                Change(
-                    Kind.RUNTIME,
-                    Action.UPDATE,
-                    want.type,
-                    want.name,
-                    before=have,
-                    after=want,
-                    fields=fields,
-                    reason="differs from the manifests",
-                )
-            )
-    if prune:
-        declared = {r.name for r in desired}
-        for have in live:
-            if have.name not in declared and not is_ignored(f"{have.type}/{have.name}"):
-                changes.append(
-                    Change(
-                        Kind.RUNTIME,
-                        Action.DELETE,
-                        have.type,
-                        have.name,
-                        before=have,
-                        reason="not declared in any manifest (prune)",
-                    )
-                )
-    return changes
+    return _keyed_changes(Kind.RUNTIME, desired, live, tuple(Runtime.model_fields), prune, is_ignored)
 
 
 def _pin_changes(desired: Sequence[Pin], live: Sequence[Pin], prune: bool, is_ignored: Any) -> list[Change]:
-    live_by_key = {p.key: p for p in live}
+    return _keyed_changes(Kind.PIN, desired, live, ("version",), prune, is_ignored)
+
+
+def _keyed_changes(
+    kind: Kind,
+    desired: Sequence[Runtime | Pin],
+    live: Sequence[Runtime | Pin],
+    compared: tuple[str, ...],
+    prune: bool,
+    is_ignored: Any,
+) -> list[Change]:
+    """Create, update and (with prune) delete for runtimes and pins, paired by key."""
+
+    def version(r: Runtime | Pin) -> str:
+        return r.version if isinstance(r, Pin) else ""
+
+    live_by_key: dict[object, Runtime | Pin] = {r.key: r for r in live}
+    missing = "not pinned on the server" if kind is Kind.PIN else "missing on the server"
     changes = []
     for want in desired:
         have = live_by_key.get(want.key)
         if have is None:
             changes.append(
                 Change(
-                    Kind.PIN,
+                    kind,
                     Action.CREATE,
                     want.type,
                     want.name,
-                    want.version,
+                    version(want),
                     after=want,
-                    reason="declared in the manifests, not pinned on the server",
+                    reason=f"declared in the manifests, {missing}",
                 )
             )
-        elif have.version != want.version:
+            continue
+        fields = tuple(f for f in compared if getattr(want, f) != getattr(have, f))
+        if fields:
+            reason = f"pinned to {version(have)} on the server" if kind is Kind.PIN else "differs from the manifests"
             changes.append(
                 Change(
-                    Kind.PIN,
+                    kind,
                     Action.UPDATE,
                     want.type,
                     want.name,
-                    want.version,
+                    version(want),
                     before=have,
                     after=want,
-                    fields=("version",),
-                    reason=f"pinned to {have.version} on the server",
+                    fields=fields,
+                    reason=reason,
                 )
             )
     if prune:
-        declared = {p.key for p in desired}
+        declared = {r.key for r in desired}
         for have in live:
             if have.key not in declared and not is_ignored(f"{have.type}/{have.name}"):
                 changes.append(
                     Change(
-                        Kind.PIN,
+                        kind,
                         Action.DELETE,
                         have.type,
                         have.name,
-                        have.version,
+                        version(have),
                         before=have,
                         reason="not declared in any manifest (prune)",
                     )
