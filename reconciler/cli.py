@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +33,7 @@ from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.render import json as render_json
 from reconciler.render import markdown as render_md
 from reconciler.render import text as render_text
+from reconciler.resources import CsiPlugin
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -173,9 +174,10 @@ async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: s
     return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
 
 
-async def _nomad_checks(desired: Desired, nomad_address: str | None) -> tuple[list[checks.Check], tuple[str, ...]]:
+async def _nomad_checks(
+    expectations: Sequence[CsiPlugin], nomad_address: str | None
+) -> tuple[list[checks.Check], tuple[str, ...]]:
     """The Nomad CSI checks; no Nomad request at all when the manifests declare none."""
-    expectations = desired.state.csi_plugins
     if not expectations:
         return [], ()
     api = connect_nomad(NomadTarget.from_env(nomad_address))
@@ -189,7 +191,7 @@ async def _nomad_checks(desired: Desired, nomad_address: str | None) -> tuple[li
 async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
     """The Vault plan and the Nomad checks, read concurrently."""
     computed, (results, unmanaged) = await asyncio.gather(
-        _vault_plan(api, desired, opts, address), _nomad_checks(desired, opts.nomad_address)
+        _vault_plan(api, desired, opts, address), _nomad_checks(desired.state.csi_plugins, opts.nomad_address)
     )
     if not results:
         return computed
@@ -429,24 +431,24 @@ def check(
                 else "No Nomad CSI plugins declared (nomad: csi_plugins:): nothing to check.\n"
             )
             return EXIT_OK
-        target = NomadTarget.from_env(nomad_address)
+        if patience is None:
+            results, unmanaged = asyncio.run(_nomad_checks(expectations, nomad_address))
+        else:
+            target = NomadTarget.from_env(nomad_address)
 
-        async def go() -> tuple[list[checks.Check], nomad_live.CsiLive]:
-            api = connect_nomad(target)
-            try:
-                if patience is None:
-                    live = await nomad_live.read_csi(api, expectations)
-                    return checks.evaluate(expectations, live.plugins), live
-                deadline = time.monotonic() + patience
-                return await nomad_live.wait_for_checks(api, expectations, deadline, progress)
-            finally:
-                await api.aclose()
+            async def wait_then_close() -> tuple[list[checks.Check], nomad_live.CsiLive]:
+                api = connect_nomad(target)
+                try:
+                    return await nomad_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
+                finally:
+                    await api.aclose()
 
-        results, live = asyncio.run(go())
+            results, live = asyncio.run(wait_then_close())
+            unmanaged = tuple(live.unmanaged)
         if waiting and not as_json:
             _print("\n")
         render = checks.render_json if as_json else checks.render_text
-        _print(render(results, live.unmanaged))
+        _print(render(results, unmanaged))
         return EXIT_OK if all(c.ok for c in results) else EXIT_CHANGES
 
     _run(body)

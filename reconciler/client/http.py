@@ -149,21 +149,21 @@ class Http:
 
         `timeout` overrides the client's for this request (blocking queries outlast it).
         """
-        response = await self._send_with_retries(method, path, params, json_body, headers, timeout)
+        request = self._client.build_request(
+            method,
+            path,
+            params=params,
+            json=json_body,
+            headers=dict(headers or {}),
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
+        response = await self._send_with_retries(request, path)
         body = _decode(response)
         if response.is_success or response.status_code in allow:
             return Response(response.status_code, body, response.headers)
         raise self._error(method, path, response, body)
 
-    async def _send_with_retries(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        timeout: float | None = None,
-    ) -> httpx.Response:
+    async def _send_with_retries(self, request: httpx.Request, path: str) -> httpx.Response:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
             stop=stop_after_attempt(self.retry.attempts),
@@ -174,7 +174,7 @@ class Http:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._send(method, path, params, json_body, headers, timeout)
+                    response = await self._send(request)
                     if response.status_code in RETRY_STATUSES and not _is_sealed(response):
                         raise _Retryable(response)
                     return response
@@ -182,30 +182,15 @@ class Http:
             return exc.response
         except httpx.TransportError as exc:
             raise ConnectionFailed(
-                f"{method} {path}: cannot reach {self.base_url}: {_describe(exc)}",
+                f"{request.method} {path}: cannot reach {self.base_url}: {_describe(exc)}",
                 hint=_CONNECT_HINTS[self.error_style],
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        timeout: float | None = None,
-    ) -> httpx.Response:
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         async with self._slots:
-            self.sent[method] += 1
-            return await self._client.request(
-                method,
-                path,
-                params=params,
-                json=json_body,
-                headers=dict(headers or {}),
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
+            self.sent[request.method] += 1
+            return await self._client.send(request)
 
     def _error(self, method: str, path: str, response: httpx.Response, body: Any) -> ApiError:
         messages = _messages(response, body)
