@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from reconciler.apply import Outcome, apply
+from reconciler.client import address
 from reconciler.client.http import Http, Retry
 from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import diff
@@ -186,3 +187,18 @@ def test_namespace_and_token_headers() -> None:
     run(api.list_catalog())
     assert seen[0]["x-vault-token"] == "t0k"
     assert seen[0]["x-vault-namespace"] == "team"
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("http://127.0.0.1:8200", "http://127.0.0.1:8200"),
+        ("https://user:pa%40ss@vault.example.com:8200/", "https://vault.example.com:8200/"),
+        ("http://token@[::1]:8200", "http://[::1]:8200"),
+        ("http://u:p@[::1", "http://[::1"),
+        ("https://a@b@host", "https://host"),
+        ("http://host/path@x", "http://host/path@x"),
+    ],
+)
+def test_display_address_drops_credentials(given: str, shown: str) -> None:
+    assert address.display(given) == shown

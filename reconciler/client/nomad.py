@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from reconciler.client import address as addresses
 from reconciler.client.http import Http, Response, Retry, Tls
 from reconciler.errors import ApiError, UsageError
 
@@ -33,6 +34,11 @@ class NomadTarget:
     region: str = ""
     """Sent as `?region=`."""
     tls: Tls = field(default_factory=Tls)
+
+    @property
+    def display_address(self) -> str:
+        """The address without credentials: the only form that is printed or stored."""
+        return addresses.display(self.address)
 
     @classmethod
     def from_env(cls, address: str | None, environ: Mapping[str, str] | None = None) -> NomadTarget:

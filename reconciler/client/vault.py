@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from reconciler.client import address as addresses
 from reconciler.client.http import Http, Retry, Tls, read_token_file
 from reconciler.errors import ApiError, UsageError
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
@@ -25,6 +26,11 @@ class VaultTarget:
     token: SecretStr | None
     namespace: str = ""
     tls: Tls = field(default_factory=Tls)
+
+    @property
+    def display_address(self) -> str:
+        """The address without credentials: the only form that is printed or stored."""
+        return addresses.display(self.address)
 
     @classmethod
     def from_env(
