@@ -312,10 +312,14 @@ def apply_command(
     max_deletes: MaxDeletesOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Apply even when changes are blocked.")] = False,
     nomad_address: NomadAddressOpt = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Apply a fresh plan without asking for confirmation.")
+    ] = False,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
     color = _color(sys.stdout, os.environ)
+    del auto_approve  # accepted now; the confirmation prompt it skips comes with issue 12
 
     def progress(result: Result) -> None:
         if not as_json:
