@@ -22,6 +22,7 @@ from rich.console import Console
 
 from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
 from reconciler.apply import Report, Result, apply
+from reconciler.client.http import RetryEvent
 from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
 from reconciler.client.vault import VaultApi, VaultTarget, connect
@@ -83,6 +84,15 @@ NomadAddressOpt = Annotated[
         "--nomad-address", metavar="URL", help="Nomad address; default $NOMAD_ADDR, then http://127.0.0.1:4646."
     ),
 ]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0.001,
+        help="Seconds to wait for each answer; default $VAULT_CLIENT_TIMEOUT (or $BAO_, $NOMAD_), then 30.",
+    ),
+]
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
 ]
@@ -99,6 +109,8 @@ class Options:
     parallelism: int = 8
     max_deletes: int | None = None
     nomad_address: str | None = None
+    timeout: float | None = None
+    """--timeout: seconds per request, for Vault and Nomad (None: their *_CLIENT_TIMEOUT, or 30)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,12 @@ def _run(body: Callable[[], int]) -> None:
         err.print("Interrupted.", markup=False)
         code = EXIT_INTERRUPTED
     raise typer.Exit(code)
+
+
+def _announce_retry(event: RetryEvent) -> None:
+    """Every retry is said on stderr, so a slow run shows why it is slow."""
+    sys.stderr.write(f"{event}\n")
+    sys.stderr.flush()
 
 
 def _print(text: str) -> None:
@@ -175,12 +193,12 @@ async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: s
 
 
 async def _nomad_checks(
-    expectations: Sequence[CsiPlugin], nomad_address: str | None
+    expectations: Sequence[CsiPlugin], nomad_address: str | None, timeout: float | None = None
 ) -> tuple[list[checks.Check], tuple[str, ...]]:
     """The Nomad CSI checks; no Nomad request at all when the manifests declare none."""
     if not expectations:
         return [], ()
-    api = connect_nomad(NomadTarget.from_env(nomad_address))
+    api = connect_nomad(NomadTarget.from_env(nomad_address), timeout=timeout, on_retry=_announce_retry)
     try:
         live = await nomad_live.read_csi(api, expectations)
     finally:
@@ -191,7 +209,8 @@ async def _nomad_checks(
 async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
     """The Vault plan and the Nomad checks, read concurrently."""
     computed, (results, unmanaged) = await asyncio.gather(
-        _vault_plan(api, desired, opts, address), _nomad_checks(desired.state.csi_plugins, opts.nomad_address)
+        _vault_plan(api, desired, opts, address),
+        _nomad_checks(desired.state.csi_plugins, opts.nomad_address, opts.timeout),
     )
     if not results:
         return computed
@@ -204,7 +223,9 @@ def _compute(opts: Options) -> Computed:
     target = VaultTarget.from_env(opts.address)
 
     async def go() -> Computed:
-        async with connect(target, parallelism=opts.parallelism).http as http:
+        async with connect(
+            target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
+        ).http as http:
             return await _plan(VaultApi(http), desired, opts, target.address)
 
     return asyncio.run(go())
@@ -260,9 +281,12 @@ def plan(
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
     nomad_address: NomadAddressOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
-    opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address)
+    opts = Options(
+        manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
+    )
 
     def body() -> int:
         computed = _compute(opts)
@@ -286,11 +310,12 @@ def drift_command(
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
     nomad_address: NomadAddressOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
     def body() -> int:
-        opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address)
+        opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
         found = drift.detect(_compute(opts).plan)
         _emit(output_format, render_json.render_drift, render_md.render_drift, render_text.render_drift, found)
         return EXIT_CHANGES if found.found else EXIT_OK
@@ -315,6 +340,7 @@ def apply_command(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Apply a fresh plan without asking for confirmation.")
     ] = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -326,7 +352,9 @@ def apply_command(
             _print(render_text.result_line(result, color) + "\n")
 
     def body() -> int:
-        opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address)
+        opts = Options(
+            manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
+        )
         saved_doc = None
         if plan_file is not None:
             if replace or no_prune:
@@ -339,12 +367,15 @@ def apply_command(
             opts = Options(
                 manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes, nomad_address
             )
+            opts = dataclasses.replace(opts, timeout=timeout)
         desired = loader.load(opts.manifests)
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
 
         async def go() -> Report:
-            async with connect(target, parallelism=opts.parallelism).http as http:
+            async with connect(
+                target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
+            ).http as http:
                 api = VaultApi(http)
                 computed = await _plan(api, desired, opts, target.address)
                 if saved_doc is not None:
@@ -441,7 +472,7 @@ def check(
             target = NomadTarget.from_env(nomad_address)
 
             async def wait_then_close() -> tuple[list[checks.Check], nomad_live.CsiLive]:
-                api = connect_nomad(target)
+                api = connect_nomad(target, on_retry=_announce_retry)
                 try:
                     return await nomad_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
                 finally:

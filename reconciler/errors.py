@@ -6,6 +6,9 @@ ReconcileError                   anything reconcile reports without a traceback 
 ├── ApiError                     the server answered with an error status
 │   └── PermissionDenied         403, with the capability the token lacks
 ├── ConnectionFailed             the server could not be reached (after retries)
+│   └── NoAnswer                 it accepted the request but sent no answer within the timeout
+├── UnexpectedResponse           a success status whose body is not what the API documents
+├── RedirectRefused              a redirect to another origin (or of a kind) reconcile does not follow
 ├── PlanError                    a plan that must not be applied (declarative entries, ...)
 └── ApplyError                   apply stopped: some changes failed or were refused
 """
@@ -78,6 +81,25 @@ class PermissionDenied(ApiError):
 
 class ConnectionFailed(ReconcileError):
     """The server could not be reached, even after retrying."""
+
+
+class NoAnswer(ConnectionFailed):
+    """The server accepted the connection (or request) but did not answer within the timeout."""
+
+
+class UnexpectedResponse(ReconcileError):
+    """A 2xx answer that is not the documented shape: nothing is read into it, nothing is written."""
+
+    def __init__(self, server: str, method: str, path: str, problem: str, *, hint: str = "") -> None:
+        self.server = server
+        self.method = method
+        self.path = path
+        self.problem = problem
+        super().__init__(f"unexpected response from {server} to {method} {path}: {problem}", hint=hint)
+
+
+class RedirectRefused(ReconcileError):
+    """The server redirected elsewhere; the request (token, body) was not sent there."""
 
 
 class PlanError(ReconcileError):

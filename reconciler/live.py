@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
+from reconciler.client.models import CatalogEntry, EntryData
 from reconciler.client.vault import VaultApi
 from reconciler.manifest import ignored
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo, State
@@ -41,14 +41,14 @@ async def read_live(api: VaultApi, desired: State) -> Live:
     return Live(server=server, state=state)
 
 
-async def _read_entries(api: VaultApi, wanted: list[Plugin]) -> list[dict[str, Any] | None]:
+async def _read_entries(api: VaultApi, wanted: list[Plugin]) -> list[EntryData | None]:
     """Read `wanted` through as many workers as requests may be in flight.
 
     Not one task per entry: thousands of waiting tasks keep their frames and retry state alive
     together, and make httpcore's pool do about twice the bookkeeping per request (measured in
     docs/performance.md: reading 5,000 entries takes 19% less time and 21 MB less memory).
     """
-    results: list[dict[str, Any] | None] = [None] * len(wanted)
+    results: list[EntryData | None] = [None] * len(wanted)
     queue = iter(enumerate(wanted))
 
     async def worker() -> None:
@@ -73,19 +73,19 @@ async def _no_runtimes() -> list[Runtime]:
     return []
 
 
-def _known_type(entry: dict[str, Any]) -> bool:
-    return entry.get("type") in PluginType.__members__.values()
+def _known_type(entry: CatalogEntry) -> bool:
+    return entry.type in PluginType.__members__.values()
 
 
-def _from_list(entry: dict[str, Any]) -> Plugin:
+def _from_list(entry: CatalogEntry) -> Plugin:
     return Plugin(
-        type=PluginType(entry["type"]),
-        name=str(entry["name"]),
-        version=str(entry.get("version") or ""),
-        sha256=str(entry.get("sha256") or "").lower(),
-        oci_image=str(entry.get("oci_image") or ""),
-        runtime=str(entry.get("runtime") or ""),
-        builtin=bool(entry.get("builtin")),
+        type=PluginType(entry.type),
+        name=entry.name,
+        version=entry.version,
+        sha256=entry.sha256.lower(),
+        oci_image=entry.oci_image,
+        runtime=entry.runtime,
+        builtin=entry.builtin,
     )
 
 
@@ -104,14 +104,13 @@ def _entries_to_read(listed: list[Plugin], desired: State, server: ServerInfo) -
     return wanted
 
 
-def _merge(listed: Plugin, data: dict[str, Any]) -> Plugin:
-    args = data.get("args") or []
+def _merge(listed: Plugin, data: EntryData) -> Plugin:
     return listed.model_copy(
         update={
-            "command": str(data.get("command") or ""),
-            "args": tuple(str(a) for a in args),
-            "declarative": bool(data.get("declarative")),
-            "sha256": str(data.get("sha256") or listed.sha256).lower(),
+            "command": data.command,
+            "args": tuple(data.args or ()),
+            "declarative": data.declarative,
+            "sha256": (data.sha256 or listed.sha256).lower(),
         }
     )
 

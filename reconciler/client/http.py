@@ -1,71 +1,57 @@
 """The HTTP seam: one pooled `httpx.AsyncClient`, bounded concurrency, retries, and the single place
-where httpx errors become `reconciler.errors` exceptions.
+where httpx errors become `reconciler.errors` exceptions (mapped by `failures.py`).
+
+Bodies are streamed and capped (`MAX_BODY`); a 2xx body must be JSON (or empty). Redirects are
+never followed by httpx: a same-origin 307/308 (Vault's answer to a non-canonical path) is resent
+to the new path with the same method, headers and body; any other redirect is refused, so the
+token and a registration's env values are never sent to another origin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    RetryCallState,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
     wait_random,
 )
 
-from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
+from reconciler.client import failures
+from reconciler.client.address import display
+from reconciler.client.failures import ErrorStyle
+from reconciler.client.tls import Tls
+from reconciler.errors import ApiError, PermissionDenied, RedirectRefused, UnexpectedResponse, UsageError
+
+__all__ = ["DEFAULT_TIMEOUT", "ErrorStyle", "Http", "Response", "Retry", "RetryEvent", "Tls"]
 
 RETRY_STATUSES = frozenset({429, 502, 503})
 DEFAULT_TIMEOUT = 30.0
-
-ErrorStyle = Literal["vault", "nomad"]
-"""Which server's wording the hints use (addresses, tokens, policies)."""
-
-
-@dataclass(frozen=True)
-class Tls:
-    """TLS settings; verification is on unless `skip_verify`."""
-
-    ca_cert: str = ""
-    ca_path: str = ""
-    client_cert: str = ""
-    client_key: str = ""
-    skip_verify: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], prefix: str) -> Tls:
-        """`VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`, `VAULT_SKIP_VERIFY` (or NOMAD_*)."""
-        return cls(
-            ca_cert=env.get(f"{prefix}_CACERT", ""),
-            ca_path=env.get(f"{prefix}_CAPATH", ""),
-            client_cert=env.get(f"{prefix}_CLIENT_CERT", ""),
-            client_key=env.get(f"{prefix}_CLIENT_KEY", ""),
-            skip_verify=truthy(env.get(f"{prefix}_SKIP_VERIFY")),
-        )
-
-    def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_cert or None, capath=self.ca_path or None)
-        if self.client_cert:
-            ctx.load_cert_chain(self.client_cert, self.client_key or None)
-        if self.skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+MAX_BODY = 32 * 1024 * 1024
+"""Bytes of a (decoded) body read at most: a bigger answer is an error, not a memory spike."""
+MAX_REDIRECTS = 3
+_REDIRECT_HINTS: dict[ErrorStyle, str] = {
+    "vault": "address the active node directly (--address, VAULT_ADDR), or enable request forwarding "
+    "on the standby nodes so that they answer instead of redirecting",
+    "nomad": "address the Nomad agent directly (--nomad-address, NOMAD_ADDR)",
+}
 
 
 @dataclass(frozen=True)
 class Retry:
-    """Retry policy for 429/502/503 and connection errors: exponential backoff with jitter."""
+    """Retry policy for 429/502/503 and connection errors: exponential backoff with jitter.
+
+    `attempts` counts the first try: VAULT_MAX_RETRIES=2 (the Vault CLI's default) is 3 attempts.
+    """
 
     attempts: int = 4
     initial: float = 0.2
@@ -73,21 +59,48 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class RetryEvent:
+    """One retry about to happen, for the caller to announce (the client never prints)."""
+
+    method: str
+    path: str
+    reason: str
+    attempt: int
+    """The attempt about to be made (2 for the first retry)."""
+    attempts: int
+    delay: float
+
+    def __str__(self) -> str:
+        return (
+            f"retrying {self.method} {self.path}: {self.reason} "
+            f"(attempt {self.attempt} of {self.attempts}, next in {self.delay:.1f} s)"
+        )
+
+
+@dataclass(frozen=True)
 class Response:
-    """A response the caller accepted: its status and decoded JSON body (None when empty)."""
+    """A response the caller accepted: its status and decoded JSON body (None when empty).
+
+    `server`, `method` and `path` say where it came from, for messages about its shape.
+    """
 
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    server: str = ""
+    method: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    response: httpx.Response
+    content: bytes
 
 
 class _Retryable(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-
-
-def truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on", "t", "y")
+    def __init__(self, reply: _Reply) -> None:
+        self.reply = reply
 
 
 class Http:
@@ -104,24 +117,33 @@ class Http:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         error_style: ErrorStyle = "vault",
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         if parallelism < 1:
             raise UsageError("--parallelism must be at least 1")
+        for name, value in (headers or {}).items():
+            if not all(0x20 <= ord(c) <= 0x7E for c in value):  # the value itself is never shown
+                raise UsageError(f"the {name} header would contain characters that are not printable ASCII")
         self.base_url = base_url.rstrip("/")
-        verify: ssl.SSLContext | bool = (tls or Tls()).context() if base_url.startswith("https") else True
+        self.display = display(self.base_url)
+        """The address without credentials: the only form used in messages."""
+        verify = (tls or Tls()).context() if self.base_url.lower().startswith("https") else True
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=dict(headers or {}),
             verify=verify,
             transport=transport,
             timeout=timeout,
-            follow_redirects=True,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=parallelism, max_keepalive_connections=parallelism),
         )
         self.parallelism = parallelism
         self._slots = asyncio.Semaphore(parallelism)
         self.retry = retry or Retry()
         self.error_style = error_style
+        self.on_retry = on_retry
+        self.max_body = max_body
         self.sent: Counter[str] = Counter()
         """Requests sent, by method (retries included)."""
 
@@ -147,7 +169,8 @@ class Http:
     ) -> Response:
         """Send with retries; return 2xx and `allow`ed statuses, raise `ApiError` for the rest.
 
-        `timeout` overrides the client's for this request (blocking queries outlast it).
+        A 2xx body must be JSON or empty (else `UnexpectedResponse`). `timeout` overrides the
+        client's for this request (blocking queries outlast it).
         """
         request = self._client.build_request(
             method,
@@ -157,117 +180,159 @@ class Http:
             headers=dict(headers or {}),
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
         )
-        response = await self._send_with_retries(request, path)
-        body = _decode(response)
-        if response.is_success or response.status_code in allow:
-            return Response(response.status_code, body, response.headers)
-        raise self._error(method, path, response, body)
+        reply = await self._send_with_retries(request, path)
+        for _ in range(MAX_REDIRECTS):
+            if not reply.response.is_redirect:
+                break
+            request = self._follow(request, reply, path)
+            reply = await self._send_with_retries(request, path)
+        else:
+            if reply.response.is_redirect:
+                raise RedirectRefused(f"{method} {path}: more than {MAX_REDIRECTS} redirects from {self.display}")
+        status = reply.response.status_code
+        if reply.response.is_success or status in allow:
+            body = self._decode(reply, method, path, strict=reply.response.is_success)
+            return Response(status, body, reply.response.headers, self.display, method, path)
+        raise self._error(method, path, reply)
 
-    async def _send_with_retries(self, request: httpx.Request, path: str) -> httpx.Response:
+    async def _send_with_retries(self, request: httpx.Request, path: str) -> _Reply:
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable) or failures.retryable(e)),
             stop=stop_after_attempt(self.retry.attempts),
             wait=wait_exponential(multiplier=self.retry.initial, max=self.retry.maximum)
             + wait_random(0, self.retry.initial),
+            before_sleep=lambda state: self._announce(request, path, state),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._send(request)
-                    if response.status_code in RETRY_STATUSES and not _is_sealed(response):
-                        raise _Retryable(response)
-                    return response
+                    reply = await self._send(request, path)
+                    if reply.response.status_code in RETRY_STATUSES and not _is_sealed(reply):
+                        raise _Retryable(reply)
+                    return reply
         except _Retryable as exc:
-            return exc.response
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(
-                f"{request.method} {path}: cannot reach {self.base_url}: {_describe(exc)}",
-                hint=_CONNECT_HINTS[self.error_style],
-            ) from exc
+            return exc.reply
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+            raise failures.to_error(exc, request, path, self.display, self.error_style) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    def _announce(self, request: httpx.Request, path: str, state: RetryCallState) -> None:
+        if self.on_retry is None or state.outcome is None:
+            return
+        exc = state.outcome.exception()
+        if isinstance(exc, _Retryable):
+            reason = f"{exc.reply.response.status_code} {exc.reply.response.reason_phrase}".strip()
+        else:
+            reason = failures.reason(exc, request) if exc is not None else "failed"
+        delay = state.next_action.sleep if state.next_action else 0.0
+        self.on_retry(
+            RetryEvent(request.method, path, reason, state.attempt_number + 1, self.retry.attempts, float(delay))
+        )
+
+    async def _send(self, request: httpx.Request, path: str) -> _Reply:
         async with self._slots:
             self.sent[request.method] += 1
-            return await self._client.send(request)
+            response = await self._client.send(request, stream=True)
+            try:
+                return _Reply(response, await self._read_capped(response, request.method, path))
+            finally:
+                await response.aclose()
 
-    def _error(self, method: str, path: str, response: httpx.Response, body: Any) -> ApiError:
-        messages = _messages(response, body)
-        status = response.status_code
+    async def _read_capped(self, response: httpx.Response, method: str, path: str) -> bytes:
+        """The (decoded) body, refusing to read past `max_body` bytes."""
+        declared = response.headers.get("Content-Length", "")
+        chunks: list[bytes] = []
+        size = int(declared) if declared.isdigit() else 0
+        if size <= self.max_body:
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_body:
+                    break
+                chunks.append(chunk)
+        if size > self.max_body:
+            raise UnexpectedResponse(
+                self.display,
+                method,
+                path,
+                f"the body is larger than {self.max_body // (1024 * 1024)} MiB; stopped reading it",
+                hint="check that the address points to the server itself, not to something in front of it",
+            )
+        return b"".join(chunks)
+
+    def _follow(self, request: httpx.Request, reply: _Reply, path: str) -> httpx.Request:
+        """The request to resend for a same-origin 307/308; RedirectRefused for any other redirect."""
+        status = reply.response.status_code
+        location = reply.response.headers.get("Location", "")
+        try:
+            target = request.url.join(location)
+        except httpx.InvalidURL:
+            target = None
+        where = f"{request.method} {path}: {self.display} answered {status} {reply.response.reason_phrase}".rstrip()
+        if target is None:
+            raise RedirectRefused(f"{where}, redirecting to an address that does not parse; not followed")
+        if _origin(target) != _origin(request.url):
+            raise RedirectRefused(
+                f"{where}, redirecting to another server, {_shown(target)}; not followed: "
+                f"the token and the request were not sent there",
+                hint=_REDIRECT_HINTS[self.error_style],
+            )
+        if status not in (307, 308):
+            raise RedirectRefused(
+                f"{where}, redirecting to {_shown(target)}; not followed: only 307 and 308 keep the method and body",
+                hint="check the address: it should point to the server's API, not to a page in front of it",
+            )
+        return httpx.Request(
+            request.method, target, headers=request.headers, content=request.content, extensions=request.extensions
+        )
+
+    def _decode(self, reply: _Reply, method: str, path: str, *, strict: bool) -> Any:
+        """JSON of the body (None when empty). Not JSON: an error for 2xx, the text for an allowed error status."""
+        if not reply.content.strip():
+            return None
+        try:
+            return json.loads(reply.content)
+        except (ValueError, UnicodeDecodeError):
+            if not strict:
+                return reply.content.decode("utf-8", errors="replace")
+            kind = reply.response.headers.get("Content-Type", "") or "no Content-Type"
+            raise UnexpectedResponse(
+                self.display,
+                method,
+                path,
+                f"the body is not JSON ({kind}, {len(reply.content)} bytes)",
+                hint="something between reconcile and the server (a proxy, a load balancer) may have answered "
+                "instead of it; nothing was changed because of this answer",
+            ) from None
+
+    def _error(self, method: str, path: str, reply: _Reply) -> ApiError:
+        messages = failures.server_messages(reply.content, reply.response.reason_phrase)
+        status = reply.response.status_code
         if status == 403:
             hint = (
-                _nomad_permission_hint(messages)
+                failures.nomad_permission_hint(messages)
                 if self.error_style == "nomad"
-                else _permission_hint(method, path, messages)
+                else failures.permission_hint(method, path, messages)
             )
             return PermissionDenied(method, path, status, messages, hint=hint)
         hint = ""
-        if status == 503 and _is_sealed(response):
+        if status == 503 and _is_sealed(reply):
             hint = "the server is sealed: unseal it, then run again"
         return ApiError(method, path, status, messages, hint=hint)
 
 
-_CONNECT_HINTS: dict[ErrorStyle, str] = {
-    "vault": "check the address (--address, VAULT_ADDR) and that the server is running",
-    "nomad": "check the address (--nomad-address, NOMAD_ADDR) and that the Nomad agent is running",
-}
+def _is_sealed(reply: _Reply) -> bool:
+    return reply.response.status_code == 503 and b"is sealed" in reply.content
 
 
-def _decode(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
 
 
-def _messages(response: httpx.Response, body: Any) -> list[str]:
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        return [str(e) for e in body["errors"]]
-    if isinstance(body, str):
-        return [body]
-    return [response.reason_phrase] if response.reason_phrase else []
-
-
-def _is_sealed(response: httpx.Response) -> bool:
-    return response.status_code == 503 and b"is sealed" in response.content
-
-
-def _describe(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
-
-
-def _permission_hint(method: str, path: str, messages: list[str]) -> str:
-    """Which policy capability the request needs (reference §8).
-
-    A bare `permission denied` means no valid token; the multierror form means a missing capability.
-    """
-    if messages == ["permission denied"]:
-        return "the token is missing, unknown or expired: set VAULT_TOKEN (or BAO_TOKEN, or ~/.vault-token)"
-    policy_path = path.removeprefix("/v1/")
-    capability = {"GET": "read", "LIST": "list", "DELETE": "delete"}.get(method, "update")
-    sudo = policy_path.startswith(("sys/plugins/catalog/", "sys/plugins/runtimes/catalog/", "sys/auth/"))
-    needed = f'"{capability}"' + (', "sudo"' if sudo else "")
-    return f'the token needs capabilities [{needed}] on path "{policy_path}"'
-
-
-def _nomad_permission_hint(messages: list[str]) -> str:
-    """Nomad's CSI plugin endpoints need a `plugin` policy of `read` (nomad-csi-plugins-api.md §6)."""
-    if messages == ["ACL token not found"]:
-        return "the token is unknown or expired: set NOMAD_TOKEN to a valid token"
-    return (
-        'set NOMAD_TOKEN to a token whose policy has `plugin { policy = "read" }` '
-        '("list" allows only the list; "write" allows neither list nor read)'
-    )
-
-
-def read_token_file(home: Path) -> SecretStr | None:
-    path = home / ".vault-token"
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return SecretStr(text) if text else None
+def _shown(url: httpx.URL) -> str:
+    """A redirect target as it may be printed: no credentials, no query string."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = f":{url.port}" if url.port else ""
+    return failures.excerpt(f"{url.scheme}://{host}{port}{url.path}")

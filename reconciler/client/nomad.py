@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -14,8 +14,11 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler.client import address as addresses
-from reconciler.client.http import Http, Response, Retry, Tls
-from reconciler.errors import ApiError, UsageError
+from reconciler.client import settings
+from reconciler.client.http import DEFAULT_TIMEOUT, Http, Response, Retry, RetryEvent, Tls
+from reconciler.client.models import CsiPluginRead, CsiStub, parse, parse_list
+from reconciler.client.settings import Setting
+from reconciler.errors import UnexpectedResponse
 
 DEFAULT_ADDRESS = "http://127.0.0.1:4646"
 LIST_PATH = "/v1/plugins"
@@ -40,20 +43,27 @@ class NomadTarget:
         """The address without credentials: the only form that is printed or stored."""
         return addresses.display(self.address)
 
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds per request (NOMAD_CLIENT_TIMEOUT); blocking queries add their wait to it."""
+    retry: Retry = field(default_factory=Retry)
+    """NOMAD_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
+
     @classmethod
     def from_env(cls, address: str | None, environ: Mapping[str, str] | None = None) -> NomadTarget:
+        """Read and check every setting; a bad one is a UsageError naming its variable or option."""
         env = os.environ if environ is None else environ
-        addr = address or env.get("NOMAD_ADDR") or DEFAULT_ADDRESS
-        if not addr.startswith(("http://", "https://")):
-            raise UsageError(f"Nomad address {addr!r} must start with http:// or https://")
-        raw = env.get("NOMAD_TOKEN", "").strip()
-        tls = Tls.from_env(env, "NOMAD")
+        given = Setting(address, "--nomad-address") if address and address.strip() else None
+        found = given or settings.pick(env, "NOMAD_ADDR") or Setting(DEFAULT_ADDRESS, "the default address")
+        timeout = settings.pick(env, "NOMAD_CLIENT_TIMEOUT")
+        retries = settings.pick(env, "NOMAD_MAX_RETRIES")
         return cls(
-            address=addr.rstrip("/"),
-            token=SecretStr(raw) if raw else None,
-            namespace=env.get("NOMAD_NAMESPACE", ""),
-            region=env.get("NOMAD_REGION", ""),
-            tls=tls,
+            address=settings.address(found),
+            token=settings.token(settings.pick(env, "NOMAD_TOKEN")),
+            namespace=env.get("NOMAD_NAMESPACE", "").strip(),
+            region=env.get("NOMAD_REGION", "").strip(),
+            tls=Tls.from_env(env, "NOMAD"),
+            timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
+            retry=Retry(attempts=settings.retries(retries) + 1) if retries else Retry(),
         )
 
 
@@ -63,7 +73,10 @@ def connect(
     parallelism: int = 8,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: Retry | None = None,
+    timeout: float | None = None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
 ) -> NomadApi:
+    """A client for `target`; `timeout` (from --timeout) overrides the target's."""
     headers = {}
     if target.token is not None:
         headers["X-Nomad-Token"] = target.token.get_secret_value()
@@ -73,7 +86,9 @@ def connect(
         tls=target.tls,
         parallelism=parallelism,
         transport=transport,
-        retry=retry,
+        retry=retry or target.retry,
+        timeout=target.timeout if timeout is None else timeout,
+        on_retry=on_retry,
         error_style="nomad",
     )
     params = {k: v for k, v in (("namespace", target.namespace), ("region", target.region)) if v}
@@ -111,19 +126,22 @@ class NomadApi:
     async def list_csi_plugins(self, *, index: int = 0, wait: float = 0.0) -> Listing:
         """Every CSI plugin. Always sends `type=csi`: without it Nomad answers `[]` (§3.1)."""
         r = await self._get(LIST_PATH, {"type": "csi"}, index, wait)
-        if not isinstance(r.body, list):
-            raise ApiError("GET", LIST_PATH, r.status, [f"expected a JSON list of plugins, got {_kind(r.body)}"])
-        return Listing(tuple(s for s in r.body if isinstance(s, dict)), _index(r))
+        parse_list(CsiStub, r)  # checked; the stubs stay as sent, to compare with the next list
+        return Listing(tuple(r.body), _index(r))
 
     async def read_csi_plugin(self, plugin_id: str, *, index: int = 0, wait: float = 0.0) -> dict[str, Any] | None:
         """One plugin with its `Controllers` and `Nodes` maps, or None when Nomad has no such plugin."""
         path = read_path(plugin_id)
         r = await self._get(path, {}, index, wait, allow=(404,))
         if r.status == 404:
+            if "not found" not in str(r.body):  # Nomad's 404 says `plugin not found`; a proxy's page does not
+                raise UnexpectedResponse(r.server, r.method, r.path, "a 404 that is not Nomad's `plugin not found`")
             return None
-        if not isinstance(r.body, dict):
-            raise ApiError("GET", path, r.status, [f"expected a JSON object, got {_kind(r.body)}"])
-        return r.body
+        plugin = parse(CsiPluginRead, r)
+        if plugin_id != plugin.ID:
+            raise UnexpectedResponse(r.server, r.method, r.path, f"ID: expected {plugin_id!r}, got {plugin.ID!r}")
+        body: dict[str, Any] = r.body
+        return body
 
     async def _get(
         self, path: str, params: dict[str, str], index: int, wait: float, allow: tuple[int, ...] = ()
@@ -139,7 +157,3 @@ class NomadApi:
 def _index(r: Response) -> int:
     raw = r.headers.get("X-Nomad-Index", "")
     return int(raw) if raw.isdigit() else 0
-
-
-def _kind(body: object) -> str:
-    return "an empty body" if body is None else type(body).__name__

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,19 +13,42 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler.client import address as addresses
-from reconciler.client.http import Http, Retry, Tls, read_token_file
+from reconciler.client import settings
+from reconciler.client.http import DEFAULT_TIMEOUT, Http, Retry, RetryEvent, Tls
+from reconciler.client.models import (
+    CatalogEntry,
+    CatalogList,
+    EntryData,
+    EntryRead,
+    Health,
+    MountsList,
+    NotFound,
+    PinsList,
+    RuntimesList,
+    SealStatus,
+    parse,
+)
+from reconciler.client.settings import Setting
 from reconciler.errors import ApiError, UsageError
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
 
 
 @dataclass(frozen=True)
 class VaultTarget:
-    """Where and how to connect, from options and the VAULT_*/BAO_* environment."""
+    """Where and how to connect, from options and the VAULT_*/BAO_* environment.
+
+    For every setting VAULT_* is read first, then BAO_* (the order reconcile always had for the
+    address and token; OpenBao's own CLI reads BAO_* first).
+    """
 
     address: str
     token: SecretStr | None
     namespace: str = ""
     tls: Tls = field(default_factory=Tls)
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds per request: VAULT_CLIENT_TIMEOUT / BAO_CLIENT_TIMEOUT (`--timeout` wins, in connect)."""
+    retry: Retry = field(default_factory=Retry)
+    """VAULT_MAX_RETRIES / BAO_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
 
     @property
     def display_address(self) -> str:
@@ -36,16 +59,24 @@ class VaultTarget:
     def from_env(
         cls, address: str | None, environ: Mapping[str, str] | None = None, home: Path | None = None
     ) -> VaultTarget:
+        """Read and check every setting; a bad one is a UsageError naming its variable or option."""
         env = os.environ if environ is None else environ
-        addr = address or env.get("VAULT_ADDR") or env.get("BAO_ADDR")
-        if not addr:
+        given = Setting(address, "--address") if address and address.strip() else None
+        found = given or settings.pick(env, "VAULT_ADDR", "BAO_ADDR")
+        if found is None:
             raise UsageError("no server address", hint="pass --address or set VAULT_ADDR (or BAO_ADDR)")
-        if not addr.startswith(("http://", "https://")):
-            raise UsageError(f"server address {addr!r} must start with http:// or https://")
-        raw = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN")
-        token = SecretStr(raw) if raw else read_token_file(home or Path.home())
-        tls = Tls.from_env(env, "VAULT")
-        return cls(address=addr.rstrip("/"), token=token, namespace=env.get("VAULT_NAMESPACE", ""), tls=tls)
+        token = settings.token(settings.pick(env, "VAULT_TOKEN", "BAO_TOKEN")) or settings.read_token_file(home)
+        namespace = settings.pick(env, "VAULT_NAMESPACE", "BAO_NAMESPACE")
+        timeout = settings.pick(env, "VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT")
+        retries = settings.pick(env, "VAULT_MAX_RETRIES", "BAO_MAX_RETRIES")
+        return cls(
+            address=settings.address(found),
+            token=token,
+            namespace=settings.header_value(namespace) if namespace else "",
+            tls=Tls.from_env(env, "VAULT", "BAO"),
+            timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
+            retry=Retry(attempts=settings.retries(retries) + 1) if retries else Retry(),
+        )
 
 
 def connect(
@@ -54,7 +85,10 @@ def connect(
     parallelism: int = 8,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: Retry | None = None,
+    timeout: float | None = None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
 ) -> VaultApi:
+    """A client for `target`; `timeout` (from --timeout) overrides the target's."""
     headers = {}
     if target.token is not None:
         headers["X-Vault-Token"] = target.token.get_secret_value()
@@ -66,7 +100,9 @@ def connect(
         tls=target.tls,
         parallelism=parallelism,
         transport=transport,
-        retry=retry,
+        retry=retry or target.retry,
+        timeout=target.timeout if timeout is None else timeout,
+        on_retry=on_retry,
     )
     return VaultApi(http)
 
@@ -91,36 +127,36 @@ class VaultApi:
     # -- server --------------------------------------------------------------------------------
     async def server_info(self) -> ServerInfo:
         """Which product and version answers (reference §7.1), without needing a token."""
-        status = (await self.http.request("GET", "/v1/sys/seal-status")).body or {}
-        version = str(status.get("version", "")).split("+")[0]
-        if status.get("sealed"):
+        status = parse(SealStatus, await self.http.request("GET", "/v1/sys/seal-status"))
+        version = status.version.split("+")[0]
+        if status.sealed:
             raise ApiError(
                 "GET", "/v1/sys/seal-status", 503, ["the server is sealed"], hint="unseal it, then run again"
             )
-        if "commit_date" in status:
+        if "commit_date" in status.model_fields_set:
             kind = "openbao"
         elif version.startswith("1."):
             kind = "vault"
         else:  # Vault 2.x or OpenBao < 2.6: only Vault's health has `enterprise`
-            health = (await self.http.request("GET", "/v1/sys/health", allow=(429, 472, 473, 501, 503))).body
-            kind = "vault" if isinstance(health, dict) and "enterprise" in health else "openbao"
+            answer = await self.http.request("GET", "/v1/sys/health", allow=(429, 472, 473, 501, 503))
+            kind = "vault" if "enterprise" in parse(Health, answer).model_fields_set else "openbao"
         return _features(kind, version)
 
     # -- catalog -------------------------------------------------------------------------------
-    async def list_catalog(self) -> list[dict[str, Any]]:
+    async def list_catalog(self) -> list[CatalogEntry]:
         """The `detailed` list: every entry, builtin and external, versioned or not."""
-        body = (await self.http.request("GET", "/v1/sys/plugins/catalog")).body or {}
-        detailed: list[dict[str, Any]] = (body.get("data") or {}).get("detailed") or []
-        return detailed
+        return parse(CatalogList, await self.http.request("GET", "/v1/sys/plugins/catalog")).data.detailed
 
-    async def read_plugin(self, key: PluginKey) -> dict[str, Any] | None:
+    async def read_plugin(self, key: PluginKey) -> EntryData | None:
+        """One entry, or None when the server says 404 with its own error body (only that confirms
+        an entry is gone: a 200 of the wrong shape is an UnexpectedResponse)."""
         r = await self.http.request(
             "GET", _entry_path(key.type, key.name), params=_version_params(key.version), allow=(404,)
         )
         if r.status == 404:
+            parse(NotFound, r)
             return None
-        data: dict[str, Any] | None = (r.body or {}).get("data")
-        return data
+        return parse(EntryRead, r).data
 
     async def register_plugin(self, plugin: Plugin) -> None:
         body: dict[str, Any] = {"sha256": plugin.sha256, "command": plugin.command, "args": list(plugin.args)}
@@ -140,9 +176,8 @@ class VaultApi:
 
     # -- pins (Vault 1.16+) --------------------------------------------------------------------
     async def list_pins(self) -> list[Pin]:
-        body = (await self.http.request("GET", "/v1/sys/plugins/pins")).body or {}
-        rows = (body.get("data") or {}).get("pinned_versions") or []
-        return [Pin(type=PluginType(r["type"]), name=r["name"], version=r["version"]) for r in rows]
+        rows = parse(PinsList, await self.http.request("GET", "/v1/sys/plugins/pins")).data.pinned_versions
+        return [Pin(type=PluginType(r.type), name=r.name, version=r.version) for r in rows]
 
     async def write_pin(self, pin: Pin) -> None:
         await self.http.request(
@@ -154,10 +189,8 @@ class VaultApi:
 
     # -- runtimes (Vault 1.15+) ----------------------------------------------------------------
     async def list_runtimes(self) -> list[Runtime]:
-        body = (await self.http.request("GET", "/v1/sys/plugins/runtimes/catalog")).body or {}
-        rows = (body.get("data") or {}).get("runtimes") or []
-        fields = set(Runtime.model_fields)
-        return [Runtime(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+        answer = await self.http.request("GET", "/v1/sys/plugins/runtimes/catalog")
+        return [Runtime(**row.model_dump()) for row in parse(RuntimesList, answer).data.runtimes]
 
     async def register_runtime(self, runtime: Runtime) -> None:
         body = runtime.model_dump(exclude={"type", "name"})
@@ -171,19 +204,17 @@ class VaultApi:
     # -- mounts and reload ---------------------------------------------------------------------
     async def list_mounts(self, *, auth: bool) -> list[Mount]:
         path = "/v1/sys/auth" if auth else "/v1/sys/mounts"
-        body = (await self.http.request("GET", path)).body or {}
-        data = body.get("data") or {}
+        data = parse(MountsList, await self.http.request("GET", path)).data
         return [
             Mount(
                 path=mount_path,
-                plugin=str(info.get("type", "")),
+                plugin=info.type,
                 auth=auth,
-                plugin_version=str(info.get("plugin_version") or ""),
-                running_plugin_version=str(info.get("running_plugin_version") or ""),
-                running_sha256=str(info.get("running_sha256") or ""),
+                plugin_version=info.plugin_version,
+                running_plugin_version=info.running_plugin_version,
+                running_sha256=info.running_sha256,
             )
             for mount_path, info in sorted(data.items())
-            if isinstance(info, dict)
         ]
 
     async def reload_by_name(self, plugin_type: str, name: str) -> None:

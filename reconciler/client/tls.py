@@ -1,0 +1,111 @@
+"""TLS settings (`VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`,
+`VAULT_SKIP_VERIFY`, or their BAO_*/NOMAD_* forms) and the SSL context they make.
+
+Files are checked when the context is built (only for https addresses, where they are used): a
+missing, unreadable or wrong file is a `UsageError` naming the variable and the file.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.client.settings import pick
+from reconciler.errors import UsageError
+
+_FIELDS = {"ca_cert": "CACERT", "ca_path": "CAPATH", "client_cert": "CLIENT_CERT", "client_key": "CLIENT_KEY"}
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on", "t", "y")
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings; verification is on unless `skip_verify`. `sources` names where each came from."""
+
+    ca_cert: str = ""
+    ca_path: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    skip_verify: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Field name -> the variable it was read from (`ca_cert` -> `VAULT_CACERT`), for messages."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *prefixes: str) -> Tls:
+        """`<PREFIX>_CACERT`, `_CAPATH`, `_CLIENT_CERT`, `_CLIENT_KEY`, `_SKIP_VERIFY`; the first prefix set wins."""
+        values: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for name, suffix in _FIELDS.items():
+            found = pick(env, *(f"{p}_{suffix}" for p in prefixes))
+            if found is not None:
+                values[name], sources[name] = found.value.strip(), found.source
+        skip = pick(env, *(f"{p}_SKIP_VERIFY" for p in prefixes))
+        return cls(**values, skip_verify=truthy(skip.value if skip else None), sources=sources)
+
+    def _name(self, field_name: str) -> str:
+        return self.sources.get(field_name) or f"VAULT_{_FIELDS[field_name]}"
+
+    def context(self) -> ssl.SSLContext:
+        """The SSL context; every file problem is a UsageError naming its variable and path."""
+        ca_cert = self._file("ca_cert", self.ca_cert, "a PEM file of CA certificates")
+        if self.ca_path and not Path(self.ca_path).is_dir():
+            raise UsageError(
+                f"{self._name('ca_path')}: {self.ca_path} is not a directory",
+                hint="point it to a folder of hashed CA certificates (c_rehash), or use VAULT_CACERT for one file",
+            )
+        try:
+            ctx = ssl.create_default_context(cafile=ca_cert or None, capath=self.ca_path or None)
+        except (ssl.SSLError, ValueError):
+            raise UsageError(
+                f"{self._name('ca_cert')}: {self.ca_cert} holds no PEM certificate",
+                hint="give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+            ) from None
+        self._load_client_pair(ctx)
+        if self.skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _load_client_pair(self, ctx: ssl.SSLContext) -> None:
+        if self.client_key and not self.client_cert:
+            raise UsageError(
+                f"{self._name('client_key')} is set but {self._name('client_cert')} is not",
+                hint="a client key is used only with its certificate: set both, or neither",
+            )
+        cert = self._file("client_cert", self.client_cert, "a PEM certificate", marker="CERTIFICATE-----")
+        key = self._file("client_key", self.client_key, "a PEM private key", marker="PRIVATE KEY-----")
+        if not cert:
+            return
+        try:
+            # A password callback, so an encrypted key fails here instead of prompting on a terminal.
+            ctx.load_cert_chain(cert, key or None, password=lambda: "")
+        except ssl.SSLError as exc:
+            names = f"{self._name('client_cert')} ({cert})"
+            if key:
+                names += f" and {self._name('client_key')} ({key})"
+            problem = (
+                "the key does not match the certificate"
+                if exc.reason == "KEY_VALUES_MISMATCH"
+                else "cannot load the certificate and its key (an encrypted key is not supported)"
+            )
+            raise UsageError(
+                f"{names}: {problem}", hint="give the client certificate and its own private key, both PEM"
+            ) from None
+
+    def _file(self, field_name: str, path: str, what: str, marker: str = "") -> str:
+        """`path` when it is a readable file (holding `marker`, if given); '' when unset."""
+        if not path:
+            return ""
+        name = self._name(field_name)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UsageError(f"{name}: cannot read {path}: {reason}", hint=f"point {name} to {what}") from None
+        if marker and marker.encode() not in data:
+            raise UsageError(f"{name}: {path} is not {what}", hint=f"point {name} to {what}")
+        return path
