@@ -38,7 +38,7 @@ def run(coro):
 
 @pytest.mark.parametrize("status", [429, 502, 503])
 def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
-    answers = iter([httpx.Response(status, json={"errors": ["busy"]}), httpx.Response(200, json={"data": {}})])
+    answers = iter([httpx.Response(status, json={"errors": ["busy"]}), httpx.Response(200, json={"data": {"detailed": []}})])
     api, seen = api_for(lambda r: next(answers))
     assert run(api.list_catalog()) == []
     assert seen == ["GET /v1/sys/plugins/catalog"] * 2
@@ -95,32 +95,14 @@ def test_permission_denied_distinguishes_bad_token_from_missing_capability() -> 
     )
 
 
-def test_every_transport_error_maps_to_connection_failed() -> None:
-    """A new httpx transport error class must not escape as a traceback."""
-    leaves = [cls for cls in _subclasses(httpx.TransportError) if not cls.__subclasses__()]
-    assert len(leaves) >= 8
-    for cls in leaves:
-
-        def fail(request: httpx.Request, cls: type[Exception] = cls) -> httpx.Response:
-            raise cls("boom")
-
-        api, _ = api_for(fail, Retry(attempts=1))
-        with pytest.raises(ConnectionFailed):
-            run(api.list_catalog())
-
-
-def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
+_ENTRY = {"name": "kv-extra", "command": "kv-extra", "args": [], "builtin": False, "sha256": "1" * 64}
 
 
 def test_delete_that_does_not_take_is_reported_as_failed() -> None:
     def vault(request: httpx.Request) -> httpx.Response:
         if request.method == "DELETE":
             return httpx.Response(204)
-        return httpx.Response(200, json={"data": {"name": "kv-extra", "version": "v1.0.0", "sha256": "1" * 64}})
+        return httpx.Response(200, json={"data": {**_ENTRY, "version": "v1.0.0"}})
 
     api, seen = api_for(vault)
     have = live(live_plugin(), mounts=())
@@ -180,7 +162,7 @@ def test_namespace_and_token_headers() -> None:
 
     def vault(request: httpx.Request) -> httpx.Response:
         seen.append(dict(request.headers))
-        return httpx.Response(200, json={"data": {}})
+        return httpx.Response(200, json={"data": {"detailed": []}})
 
     target = VaultTarget.from_env("http://v", {"VAULT_TOKEN": "t0k", "VAULT_NAMESPACE": "team"})
     api = connect(target, transport=httpx.MockTransport(vault))

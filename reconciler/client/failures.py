@@ -46,7 +46,7 @@ FAILURES: dict[type[BaseException], Failure] = {
     httpx.WriteTimeout: Failure("no_answer", "the request could not be sent within {timeout} s", retry=True),
     httpx.PoolTimeout: Failure("no_answer", "no free connection within {timeout} s", retry=True),
     httpx.NetworkError: Failure("unreachable", "the connection failed", retry=True, detail=True),
-    httpx.ConnectError: Failure("unreachable", "cannot connect", retry=True, detail=True),
+    httpx.ConnectError: Failure("unreachable", "", retry=True, detail=True),  # the OS says it best
     httpx.ReadError: Failure("unreachable", "the connection broke while reading the answer", retry=True, detail=True),
     httpx.WriteError: Failure("unreachable", "the connection broke while sending", retry=True, detail=True),
     httpx.CloseError: Failure("unreachable", "the connection did not close cleanly", retry=True, detail=True),
@@ -66,7 +66,7 @@ FAILURES: dict[type[BaseException], Failure] = {
     httpx.StreamClosed: Failure("internal", "the body was read twice or after it was closed"),
     httpx.ResponseNotRead: Failure("internal", "the body was used before it was read"),
     httpx.RequestNotRead: Failure("internal", "the request body was used before it was read"),
-    OSError: Failure("unreachable", "cannot connect", retry=True, detail=True),
+    OSError: Failure("unreachable", "", retry=True, detail=True),
 }
 
 _UNKNOWN = Failure("internal", "unexpected failure")
@@ -117,7 +117,9 @@ def reason(exc: BaseException, request: httpx.Request) -> str:
     """What went wrong, in a few words (for messages and retry announcements)."""
     found = failure_of(exc) or _UNKNOWN
     text = found.text.format(timeout=_timeout_of(request, exc))
-    return f"{text}: {_first_line(exc)}" if found.detail else text
+    if not found.detail:
+        return text
+    return f"{text}: {_first_line(exc)}" if text else _first_line(exc)
 
 
 def _timeout_of(request: httpx.Request, exc: BaseException) -> str:
@@ -156,7 +158,7 @@ def server_messages(body: bytes, reason: str) -> list[str]:
         decoded = None
     if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):
         found = [e if isinstance(e, str) else json.dumps(e) for e in decoded["errors"]]
-        return [excerpt(m, 1000) for m in found if m.strip()] or _reason(reason)
+        return [m[:2000] for m in found if m.strip()] or _reason(reason)  # ApiError squashes multierrors
     if decoded is not None or not text:
         return _reason(reason)
     if text.startswith("<"):
