@@ -110,7 +110,9 @@ def to_error(exc: BaseException, request: httpx.Request, path: str, server: str,
         case "send":
             return ReconcileError(f"{where}: cannot send to {server}: {text}", hint=_CONNECT_HINTS[style])
         case _:
-            return ReconcileError(f"{where}: internal error of the HTTP client: {text} ({type(exc).__name__})")
+            return ReconcileError(
+                f"{where}: internal error of the HTTP client (to {server}): {text} ({type(exc).__name__})"
+            )
 
 
 def reason(exc: BaseException, request: httpx.Request) -> str:

@@ -90,6 +90,8 @@ class Response:
     server: str = ""
     method: str = ""
     path: str = ""
+    size: int = 0
+    """Bytes of the body: tells an empty body from a JSON `null`."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ class Http:
         status = reply.response.status_code
         if reply.response.is_success or status in allow:
             body = self._decode(reply, method, path, strict=reply.response.is_success)
-            return Response(status, body, reply.response.headers, self.display, method, path)
+            return Response(status, body, reply.response.headers, self.display, method, path, len(reply.content.strip()))
         raise self._error(method, path, reply)
 
     async def _send_with_retries(self, request: httpx.Request, path: str) -> _Reply:
@@ -303,7 +305,7 @@ class Http:
                 path,
                 f"the body is not JSON ({kind}, {len(reply.content)} bytes)",
                 hint="something between reconcile and the server (a proxy, a load balancer) may have answered "
-                "instead of it; nothing was changed because of this answer",
+                "instead of it, or the address points to another service",
             ) from None
 
     def _error(self, method: str, path: str, reply: _Reply) -> ApiError:

@@ -164,7 +164,7 @@ class CsiPluginRead(BaseModel):
 
 def parse(model: type[M], response: Response) -> M:
     """`response`'s body as `model`, or UnexpectedResponse saying what was wrong."""
-    if response.body is None:
+    if response.body is None and not response.size:
         _fail(response, "the body is empty (expected a JSON object)")
     try:
         return model.model_validate(response.body)
@@ -192,7 +192,7 @@ def _fail(response: Response, problem: str) -> NoReturn:
         response.path,
         problem,
         hint="something between reconcile and the server (a proxy, a load balancer) may have answered "
-        "instead of it; nothing was changed because of this answer",
+        "instead of it, or the address points to another service",
     )
 
 
