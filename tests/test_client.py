@@ -38,7 +38,9 @@ def run(coro):
 
 @pytest.mark.parametrize("status", [429, 502, 503])
 def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
-    answers = iter([httpx.Response(status, json={"errors": ["busy"]}), httpx.Response(200, json={"data": {"detailed": []}})])
+    answers = iter(
+        [httpx.Response(status, json={"errors": ["busy"]}), httpx.Response(200, json={"data": {"detailed": []}})]
+    )
     api, seen = api_for(lambda r: next(answers))
     assert run(api.list_catalog()) == []
     assert seen == ["GET /v1/sys/plugins/catalog"] * 2

@@ -60,6 +60,12 @@ def test_every_httpx_exception_becomes_a_clean_error(cls: type[Exception]) -> No
     assert "\n" not in message
 
 
+def _target(variable: str, option: str | None, env: dict[str, str], home: Path = Path("/x")) -> object:
+    if "NOMAD" in variable.upper():
+        return NomadTarget.from_env(option, env)
+    return VaultTarget.from_env(option, env, home)
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
@@ -78,10 +84,7 @@ def test_bad_addresses_name_their_source(value: str, problem: str, variable: str
     option = value if variable.startswith("--") else None
     env = {} if option else {variable: value}
     with pytest.raises(UsageError) as info:
-        if "NOMAD" in variable or "nomad" in variable:
-            NomadTarget.from_env(option, env)
-        else:
-            VaultTarget.from_env(option, env, Path("/nonexistent"))
+        _target(variable, option, env)
     assert str(info.value).startswith(f"{variable}: ")
     assert str(info.value).endswith(f"is not a valid server address: {problem}")
     assert "pw" not in str(info.value)
@@ -92,7 +95,8 @@ def test_addresses_and_tokens_are_stripped(tmp_path: Path) -> None:
     assert (t.address, t.token and t.token.get_secret_value()) == ("http://h:8200", "tok")
     (tmp_path / ".vault-token").write_text("  from-file \n")
     t = VaultTarget.from_env("http://h", {}, tmp_path)
-    assert t.token is not None and t.token.get_secret_value() == "from-file"
+    assert t.token is not None
+    assert t.token.get_secret_value() == "from-file"
 
 
 @pytest.mark.parametrize("variable", ["VAULT_TOKEN", "BAO_TOKEN", "NOMAD_TOKEN", "~/.vault-token"])
@@ -102,10 +106,7 @@ def test_a_token_that_is_not_printable_ascii_names_its_source(variable: str, tmp
     if variable == "~/.vault-token":
         (tmp_path / ".vault-token").write_text(token)
     with pytest.raises(UsageError) as info:
-        if variable == "NOMAD_TOKEN":
-            NomadTarget.from_env(None, env)
-        else:
-            VaultTarget.from_env("http://h", env, tmp_path)
+        _target(variable, "http://h" if variable != "NOMAD_TOKEN" else None, env, tmp_path)
     assert str(info.value) == f"{variable} contains characters that are not printable ASCII"
     assert "tök" not in info.value.hint
 
@@ -131,10 +132,7 @@ def test_client_timeout_forms(value: str, seconds: float) -> None:
 )
 def test_bad_timeouts_and_retries_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(UsageError, match=f"^{variable}: '{value}' is not a"):
-        if variable.startswith("NOMAD"):
-            NomadTarget.from_env(None, {variable: value})
-        else:
-            VaultTarget.from_env("http://h", {variable: value}, Path("/x"))
+        _target(variable, None if variable.startswith("NOMAD") else "http://h", {variable: value})
 
 
 def test_max_retries_counts_retries_after_the_first_attempt() -> None:

@@ -194,7 +194,8 @@ class Http:
         status = reply.response.status_code
         if reply.response.is_success or status in allow:
             body = self._decode(reply, method, path, strict=reply.response.is_success)
-            return Response(status, body, reply.response.headers, self.display, method, path, len(reply.content.strip()))
+            size = len(reply.content.strip())
+            return Response(status, body, reply.response.headers, self.display, method, path, size)
         raise self._error(method, path, reply)
 
     async def _send_with_retries(self, request: httpx.Request, path: str) -> _Reply:
