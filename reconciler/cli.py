@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
+from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
@@ -294,6 +295,42 @@ def drift_command(
         found = drift.detect(_compute(opts).plan)
         _emit(output_format, render_json.render_drift, render_md.render_drift, render_text.render_drift, found)
         return EXIT_CHANGES if found.found else EXIT_OK
+
+    _run(body)
+
+
+@app.command("export")
+def export_command(
+    address: AddressOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Write one file per plugin type into DIR.")
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", metavar="TYPE/NAME", help="Export only entries matching this glob. Repeatable."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files in DIR.")] = False,
+    parallelism: ParallelismOpt = 8,
+) -> None:
+    """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
+
+    def body() -> int:
+        target = VaultTarget.from_env(address)
+
+        async def go() -> exporting.Catalog:
+            async with connect(target, parallelism=parallelism).http as http:
+                return await exporting.read_catalog(VaultApi(http))
+
+        catalog = asyncio.run(go())
+        source = f"{catalog.server.kind} {catalog.server.version} at {target.display_address}"
+        result = exporting.build(catalog, tuple(select or ()), source)
+        if out is None:
+            _print(result.as_stream())
+        else:
+            written = exporting.write(out, result.files, force=force)
+            sys.stderr.write(f"Wrote {', '.join(str(p) for p in written)}\n")
+        sys.stderr.write(exporting.notes(result))
+        return EXIT_OK
 
     _run(body)
 
