@@ -20,7 +20,7 @@ from typing import Annotated, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
+from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved
 from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.nomad import NomadTarget
@@ -356,7 +356,6 @@ def apply_command(
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
     color = _color(sys.stdout, os.environ)
-    del auto_approve  # accepted now; the confirmation prompt it skips comes with issue 12
 
     def progress(result: Result) -> None:
         if not as_json:
@@ -380,7 +379,19 @@ def apply_command(
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
 
-        async def go() -> Report:
+        def approved(the_plan: Plan, shown_address: str, saved_plan: bool) -> bool:
+            changes = 0 if the_plan.blocked and not force else len(the_plan.changes)  # apply refuses those
+            return confirm.approved(
+                changes,
+                shown_address,
+                auto_approve=auto_approve,
+                saved_plan=saved_plan,
+                interactive=not as_json,
+                stdin=sys.stdin,
+                stdout=sys.stdout,
+            )
+
+        async def go() -> Report | None:
             async with connect(target, parallelism=opts.parallelism).http as http:
                 api = VaultApi(http)
                 computed = await _plan(api, desired, opts, target.address)
@@ -394,6 +405,8 @@ def apply_command(
                 if not as_json:
                     _print(render_text.render_plan(computed.plan, color))
                 _check_limits(computed.plan, desired, opts)
+                if not approved(computed.plan, target.display_address, saved_doc is not None):
+                    return None
                 report = Report(computed.plan)
                 report_box.append(report)
                 if computed.plan.changes and not as_json:
@@ -415,6 +428,9 @@ def apply_command(
                 report_box[0].interrupted = True
                 _finish(report_box[0], as_json, color)
             raise
+        if report is None:
+            _print(confirm.CANCELLED + "\n")
+            return EXIT_ERROR
         _finish(report, as_json, color)
         return EXIT_OK if report.ok else EXIT_ERROR
 

@@ -103,7 +103,7 @@ def test_drift_exit_codes_against_the_real_server(bao: BaoServer, env, tmp_path:
     r = reconcile("drift", "-m", m, env=env)
     assert r.exit_code == 2
     assert "Missing live (1):" in r.stdout
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     r = reconcile("drift", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "In sync: the cluster matches git." in r.stdout
@@ -183,7 +183,7 @@ def test_step_summary_is_appended_by_plan_apply_and_drift(env, tmp_path: Path) -
     m = write(tmp_path / "m.yaml", KV)
     step_env = {**env, "GITHUB_STEP_SUMMARY": str(summary)}
     assert reconcile("plan", "-m", m, env=step_env).exit_code == 0
-    assert reconcile("apply", "-m", m, env=step_env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=step_env).exit_code == 0
     assert reconcile("drift", "-m", m, env=step_env).exit_code == 0
     text = summary.read_text()
     assert text.startswith("earlier step\n")
