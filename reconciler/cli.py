@@ -20,7 +20,7 @@ from typing import Annotated, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved
+from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved, stale
 from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.nomad import NomadTarget
@@ -220,12 +220,6 @@ def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
         )
 
 
-def _manifests_digest(path: Path) -> str:
-    files, _ = loader.discover(path)
-    base = path if path.is_dir() else path.parent
-    return saved.digest_of([(str(f.relative_to(base)), f.read_bytes()) for f in files])
-
-
 @app.command()
 def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
@@ -271,7 +265,7 @@ def plan(
         _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
         if out is not None:
             document = saved.to_document(
-                the_plan, computed.live, _manifests_digest(manifests), saved.SavedOptions(opts.prune, opts.replace)
+                the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
             )
             out.write_text(json.dumps(document, indent=2) + "\n")
         _check_limits(the_plan, computed.desired, opts)
@@ -396,10 +390,10 @@ def apply_command(
                 api = VaultApi(http)
                 computed = await _plan(api, desired, opts, target.address)
                 if saved_doc is not None:
-                    stale = saved.staleness(saved_doc, computed.plan, computed.live, _manifests_digest(manifests))
-                    if stale:
+                    changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
+                    if changed:
                         raise PlanError(
-                            f"stale plan: {'; '.join(stale)}; nothing was applied",
+                            "stale plan: " + stale.summarize(changed, "; nothing was applied"),
                             hint="make a new plan with `reconcile plan --out FILE`",
                         )
                 if not as_json:

@@ -69,7 +69,7 @@ def test_saved_plan_is_stale_after_a_live_change(bao: BaoServer, env, tmp_path: 
         c.post("/v1/sys/plugins/catalog/secret/stray", json={"sha256": SHA_B, "command": "stray"}).raise_for_status()
     r = reconcile("apply", out, "-m", m.parent, env=env)
     assert r.exit_code == 1
-    assert "Error: stale plan: the server's catalog changed since the plan was made; nothing was applied" in r.stderr
+    assert "Error: stale plan: secret/stray (unversioned): registered on the server; nothing was applied" in r.stderr
     with bao.client() as c:
         detailed = c.get("/v1/sys/plugins/catalog").json()["data"]["detailed"]
     assert [e["name"] for e in detailed if not e["builtin"]] == ["stray"]
@@ -82,7 +82,8 @@ def test_saved_plan_is_stale_after_a_manifest_change(bao: BaoServer, env, tmp_pa
     write(m, KV.replace("very-secret-value", "rotated-secret"))
     r = reconcile("apply", out, "-m", m.parent, env=env)
     assert r.exit_code == 1
-    assert "stale plan: the manifests changed since the plan was made" in r.stderr
+    assert "stale plan: secret/kv-extra v1.4.2: env changed in the manifests (values not shown)" in r.stderr
+    assert "rotated-secret" not in r.output
 
 
 def test_apply_refuses_a_file_that_is_not_a_saved_plan(env, tmp_path: Path) -> None:
