@@ -20,7 +20,7 @@ from typing import Annotated, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved, stale
+from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved, stale, unmanaged
 from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.nomad import NomadTarget
@@ -172,7 +172,10 @@ async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: s
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
     if needs_mounts(changes, desired.state.settings, live):
         live = await read_mounts(api, live)
-    return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
+    the_plan = build_plan(changes, live, desired.state.settings, address)
+    if not (opts.prune and desired.state.settings.prune):
+        the_plan = dataclasses.replace(the_plan, unpruned=unmanaged.left_by_prune(desired, live))
+    return Computed(desired, live, the_plan)
 
 
 async def _nomad_checks(
