@@ -90,6 +90,7 @@ def explain(before: Snapshot, after: Snapshot, where: str) -> list[str]:
 
     `where` is "in the manifests" or "on the server".
     """
+    before, after = _differing(before, after)
     tree = DeepDiff(before, after, view="tree")
     seen: dict[tuple[str, ...], str] = {}
     for level in (lvl for levels in tree.values() for lvl in levels):
@@ -111,6 +112,20 @@ def explain(before: Snapshot, after: Snapshot, where: str) -> list[str]:
         old, new = before[section][label][field], after[section][label][field]
         seen.setdefault((section, label, field), _field_line(label, field, old, new, where))
     return [seen[k] for k in sorted(seen)]
+
+
+def _differing(before: Snapshot, after: Snapshot) -> tuple[Snapshot, Snapshot]:
+    """Only the entries that differ: deepdiff over 5,000 equal entries takes seconds, over a few, ms."""
+    old: Snapshot = {}
+    new: Snapshot = {}
+    for section in sorted(before.keys() & after.keys()):
+        b, a = before[section], after[section]
+        if not isinstance(b, dict) or not isinstance(a, dict):
+            continue  # a section read now and not then (mounts): not a change of the server
+        labels = {k for k in b.keys() | a.keys() if k not in b or k not in a or b[k] != a[k]}
+        old[section] = {k: b[k] for k in labels if k in b}
+        new[section] = {k: a[k] for k in labels if k in a}
+    return old, new
 
 
 def _field_line(label: str, field: str, old: Any, new: Any, where: str) -> str:

@@ -196,7 +196,9 @@ def test_without_reload_changed_nothing_is_reloaded(vault, tmp_path: Path) -> No
     emu, env = vault
     emu.register_plugin("secret", "kv-extra", version=V1, sha256=SHA_A)
     emu.add_mount("u/", "kv-extra")
-    r = reconcile("apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", manifest(V1, pin=V1, reload="none")), env=env)
+    r = reconcile(
+        "apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", manifest(V1, pin=V1, reload="none")), env=env
+    )
     assert r.exit_code == 0, r.output
     assert steps(r.stdout) == ["+ pin secret/kv-extra v1.0.0"]
     assert not [p for _, p in emu.requests if "/reload/" in p]
