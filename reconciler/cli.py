@@ -15,12 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
+from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved, stale, unmanaged
+from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.http import RetryEvent
 from reconciler.client.nomad import NomadTarget
@@ -189,7 +190,10 @@ async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: s
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
     if needs_mounts(changes, desired.state.settings, live):
         live = await read_mounts(api, live)
-    return Computed(desired, live, build_plan(changes, live, desired.state.settings, address))
+    the_plan = build_plan(changes, live, desired.state.settings, address)
+    if not (opts.prune and desired.state.settings.prune):
+        the_plan = dataclasses.replace(the_plan, unpruned=unmanaged.left_by_prune(desired, live))
+    return Computed(desired, live, the_plan)
 
 
 async def _nomad_checks(
@@ -240,12 +244,6 @@ def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
         )
 
 
-def _manifests_digest(path: Path) -> str:
-    files, _ = loader.discover(path)
-    base = path if path.is_dir() else path.parent
-    return saved.digest_of([(str(f.relative_to(base)), f.read_bytes()) for f in files])
-
-
 @app.command()
 def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
@@ -294,7 +292,7 @@ def plan(
         _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
         if out is not None:
             document = saved.to_document(
-                the_plan, computed.live, _manifests_digest(manifests), saved.SavedOptions(opts.prune, opts.replace)
+                the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
             )
             out.write_text(json.dumps(document, indent=2) + "\n")
         _check_limits(the_plan, computed.desired, opts)
@@ -323,6 +321,43 @@ def drift_command(
     _run(body)
 
 
+@app.command("export")
+def export_command(
+    address: AddressOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Write one file per plugin type into DIR.")
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", metavar="TYPE/NAME", help="Export only entries matching this glob. Repeatable."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files in DIR.")] = False,
+    parallelism: ParallelismOpt = 8,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
+
+    def body() -> int:
+        target = VaultTarget.from_env(address)
+
+        async def go() -> exporting.Catalog:
+            async with connect(target, parallelism=parallelism, timeout=timeout, on_retry=_announce_retry).http as http:
+                return await exporting.read_catalog(VaultApi(http))
+
+        catalog = asyncio.run(go())
+        source = f"{catalog.server.kind} {catalog.server.version} at {target.display_address}"
+        result = exporting.build(catalog, tuple(select or ()), source)
+        if out is None:
+            _print(result.as_stream())
+        else:
+            written = exporting.write(out, result.files, force=force)
+            sys.stderr.write(f"Wrote {', '.join(str(p) for p in written)}\n")
+        sys.stderr.write(exporting.notes(result))
+        return EXIT_OK
+
+    _run(body)
+
+
 @app.command("apply")
 def apply_command(
     plan_file: Annotated[
@@ -345,7 +380,6 @@ def apply_command(
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
     color = _color(sys.stdout, os.environ)
-    del auto_approve  # accepted now; the confirmation prompt it skips comes with issue 12
 
     def progress(result: Result) -> None:
         if not as_json:
@@ -359,35 +393,41 @@ def apply_command(
         if plan_file is not None:
             if replace or no_prune:
                 raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
-            try:
-                text = plan_file.read_text()
-            except OSError as exc:
-                raise UsageError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
-            saved_doc, saved_opts = saved.parse(text, str(plan_file))
-            opts = Options(
-                manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes, nomad_address
-            )
-            opts = dataclasses.replace(opts, timeout=timeout)
+            saved_doc, opts = _read_saved(plan_file, opts)
         desired = loader.load(opts.manifests)
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
 
-        async def go() -> Report:
+        def approved(the_plan: Plan, shown_address: str, saved_plan: bool) -> bool:
+            changes = 0 if the_plan.blocked and not force else len(the_plan.changes)  # apply refuses those
+            return confirm.approved(
+                changes,
+                shown_address,
+                auto_approve=auto_approve,
+                saved_plan=saved_plan,
+                interactive=not as_json,
+                stdin=sys.stdin,
+                stdout=sys.stdout,
+            )
+
+        async def go() -> Report | None:
             async with connect(
                 target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
             ).http as http:
                 api = VaultApi(http)
                 computed = await _plan(api, desired, opts, target.address)
                 if saved_doc is not None:
-                    stale = saved.staleness(saved_doc, computed.plan, computed.live, _manifests_digest(manifests))
-                    if stale:
+                    changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
+                    if changed:
                         raise PlanError(
-                            f"stale plan: {'; '.join(stale)}; nothing was applied",
+                            "stale plan: " + stale.summarize(changed, "; nothing was applied"),
                             hint="make a new plan with `reconcile plan --out FILE`",
                         )
                 if not as_json:
                     _print(render_text.render_plan(computed.plan, color))
                 _check_limits(computed.plan, desired, opts)
+                if not approved(computed.plan, target.display_address, saved_doc is not None):
+                    return None
                 report = Report(computed.plan)
                 report_box.append(report)
                 if computed.plan.changes and not as_json:
@@ -409,10 +449,23 @@ def apply_command(
                 report_box[0].interrupted = True
                 _finish(report_box[0], as_json, color)
             raise
+        if report is None:
+            _print(confirm.CANCELLED + "\n")
+            return EXIT_ERROR
         _finish(report, as_json, color)
         return EXIT_OK if report.ok else EXIT_ERROR
 
     _run(body)
+
+
+def _read_saved(plan_file: Path, opts: Options) -> tuple[dict[str, Any], Options]:
+    """A saved plan and the options it must be re-planned with."""
+    try:
+        text = plan_file.read_text()
+    except OSError as exc:
+        raise UsageError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
+    saved_doc, saved_opts = saved.parse(text, str(plan_file))
+    return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
 
 
 def _finish(report: Report, as_json: bool, color: bool) -> None:

@@ -25,7 +25,9 @@ class Live:
     mounts: tuple[Mount, ...] | None = None
 
 
-async def read_live(api: VaultApi, desired: State) -> Live:
+async def read_live(api: VaultApi, desired: State, *, every_entry: bool = False) -> Live:
+    """The live state a plan against `desired` needs; `every_entry` reads the details of every
+    non-builtin entry (command, args, declarative), as `export` needs."""
     server = await api.server_info()
     detailed, pins, runtimes = await asyncio.gather(
         api.list_catalog(),
@@ -33,7 +35,11 @@ async def read_live(api: VaultApi, desired: State) -> Live:
         api.list_runtimes() if server.runtimes else _no_runtimes(),
     )
     listed = [_from_list(entry) for entry in detailed if _known_type(entry)]
-    wanted = _entries_to_read(listed, desired, server)
+    wanted = (
+        [p for p in listed if not p.builtin and not opaque(p.key)]
+        if every_entry
+        else _entries_to_read(listed, desired, server)
+    )
     details = await _read_entries(api, wanted)
     by_key = {p.key: _merge(p, d) for p, d in zip(wanted, details, strict=True) if d is not None}
     plugins = tuple(by_key.get(p.key, p) for p in listed)

@@ -59,6 +59,8 @@ class Plan:
     """Nomad CSI plugin checks (information for apply; drift when failing)."""
     unmanaged_csi: tuple[str, ...] = ()
     """Live CSI plugins no manifest declares (information only)."""
+    unpruned: tuple[str, ...] = ()
+    """With prune off: live entries no manifest declares, left in place (information only)."""
 
     @property
     def failing_checks(self) -> list[Check]:

@@ -1,21 +1,22 @@
 """Saved plans (`plan --out FILE`, `apply FILE`). Pure: (de)serialisation and staleness checks.
 
-A saved plan is the JSON plan plus what it was computed from: a digest of the manifest files and
-a fingerprint of the live state. `apply FILE` recomputes the plan and refuses when either input,
-or the resulting changes, differ. Env values are never in the file; apply takes them from the
-manifests, which is why their digest must match.
+A saved plan is the JSON plan plus what it was computed from: snapshots of the parsed desired
+state and of the live state, with their digests (stale.py). `apply FILE` recomputes the plan and
+refuses when either input, or the resulting changes, differ, saying what changed. Env values are
+never in the file; apply takes them from the manifests, which is why their digest must match.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import stale
 from reconciler.errors import UsageError
 from reconciler.live import Live
+from reconciler.manifest import Desired
 from reconciler.plan import FORMAT_VERSION, Plan
 from reconciler.render.json import plan_data
 
@@ -28,38 +29,18 @@ class SavedOptions:
     replace: tuple[str, ...]
 
 
-def digest_of(files: Sequence[tuple[str, bytes]]) -> str:
-    """sha256 over the manifest files' relative names and contents, in sorted order."""
-    h = hashlib.sha256()
-    for name, content in sorted(files):
-        h.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
-    return h.hexdigest()
-
-
-def fingerprint(live: Live) -> str:
-    """sha256 of everything in the live state that a plan depends on."""
-    state = live.state
-    data = {
-        "server": [live.server.kind, live.server.version],
-        "plugins": sorted(
-            [p.type, p.name, p.version, p.sha256, p.command, list(p.args), p.oci_image, p.runtime, p.declarative]
-            for p in state.plugins
-            if not p.builtin
-        ),
-        "builtins": sorted([p.type, p.name, p.version] for p in state.plugins if p.builtin),
-        "pins": sorted([p.type, p.name, p.version] for p in state.pins),
-        "runtimes": sorted([r.model_dump() for r in state.runtimes], key=lambda r: str(r["name"])),
-        "mounts": None if live.mounts is None else sorted(m.model_dump_json() for m in live.mounts),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def to_document(plan: Plan, live: Live, manifests_digest: str, options: SavedOptions) -> dict[str, Any]:
+def to_document(plan: Plan, live: Live, desired: Desired, options: SavedOptions) -> dict[str, Any]:
+    """The plan and the snapshots it was computed from (env values only as a salted HMAC)."""
     data = plan_data(plan)
+    salt = secrets.token_hex(16)
+    wanted, have = stale.desired_snapshot(desired, salt), stale.live_snapshot(live)
     data["saved"] = {
-        "manifests_digest": manifests_digest,
-        "live_fingerprint": fingerprint(live),
+        "manifests_digest": stale.digest(wanted),
+        "live_fingerprint": stale.digest(have),
         "options": {"prune": options.prune, "replace": list(options.replace)},
+        "salt": salt,
+        "desired": wanted,
+        "live": have,
     }
     return data
 
@@ -78,17 +59,25 @@ def parse(text: str, source: str) -> tuple[dict[str, Any], SavedOptions]:
     return data, SavedOptions(prune=bool(options.get("prune", True)), replace=tuple(options.get("replace", ())))
 
 
-def staleness(saved: dict[str, Any], plan: Plan, live: Live, manifests_digest: str) -> list[str]:
-    """Why the saved plan no longer describes what apply would do (empty: it still does)."""
+def staleness(saved: dict[str, Any], plan: Plan, live: Live, desired: Desired) -> list[str]:
+    """What changed since the saved plan was made, per entry (empty: it still describes what apply does)."""
     reasons = []
     meta = saved["saved"]
     saved_address = saved.get("target", {}).get("address")
     if saved_address != plan.target.address:
-        reasons.append(f"it was made for {saved_address}, not {plan.target.address}")
-    if meta.get("manifests_digest") != manifests_digest:
-        reasons.append("the manifests changed since the plan was made")
-    if meta.get("live_fingerprint") != fingerprint(live):
-        reasons.append("the server's catalog changed since the plan was made")
+        reasons.append(f"target: the plan was made for {saved_address}, not {plan.target.address}")
+    wanted = stale.desired_snapshot(desired, str(meta.get("salt", "")))
+    if meta.get("manifests_digest") != stale.digest(wanted):
+        before = meta.get("desired")
+        found = stale.explain(before, wanted, "in the manifests") if isinstance(before, dict) else []
+        reasons += found or ["the manifests changed since the plan was made"]
+    have = stale.live_snapshot(live)
+    if meta.get("live_fingerprint") != stale.digest(have):
+        before = meta.get("live")
+        found = stale.explain(before, have, "on the server") if isinstance(before, dict) else []
+        # Declaring other entries makes the plan read other entries in full: not a live change.
+        if found or not reasons:
+            reasons += found or ["the server's catalog changed since the plan was made"]
     if not reasons and saved.get("changes") != plan_data(plan)["changes"]:
         reasons.append("re-planning gives different changes")
     return reasons

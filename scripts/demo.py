@@ -34,7 +34,7 @@ def main() -> int:
         env = {**os.environ, "VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token}
         codes = [
             step("what would change", ["plan", "--manifests", str(manifests)], env),
-            step("make it so", ["apply", "--manifests", str(manifests)], env),
+            step("make it so", ["apply", "--auto-approve", "--manifests", str(manifests)], env),
             step("nothing left to do", ["plan", "--manifests", str(manifests), "--detailed-exitcode"], env),
         ]
     print("\nStopped the dev server.")

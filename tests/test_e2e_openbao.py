@@ -59,7 +59,7 @@ def test_plan_on_empty_catalog_lists_registrations_and_writes_nothing(bao: BaoSe
 def test_apply_then_plan_is_empty_and_detailed_exitcode(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
     assert reconcile("plan", "-m", m, "--detailed-exitcode", env=env).exit_code == 2
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "Apply complete: 2 done." in r.stdout
     assert catalog(bao) == {("secret", "kv-extra", "v1.4.2"), ("secret", "kv-extra", "v1.5.0")}
@@ -69,7 +69,7 @@ def test_apply_then_plan_is_empty_and_detailed_exitcode(bao: BaoServer, env, tmp
     again = reconcile("plan", "-m", m, "--detailed-exitcode", env=env)
     assert again.exit_code == 0, again.output
     assert "No changes: the catalog matches the manifests." in again.stdout
-    second = reconcile("apply", "-m", m, env=env)
+    second = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert second.exit_code == 0
     assert "No changes: the catalog matches the manifests." in second.stdout
     assert "Applying" not in second.stdout
@@ -80,8 +80,8 @@ def test_secrets_never_appear_in_any_output(bao: BaoServer, env, tmp_path: Path)
     outputs = [
         reconcile("plan", "-m", m, env=env),
         reconcile("plan", "-m", m, "--format", "json", env=env),
-        reconcile("apply", "-m", m, "--format", "json", env=env),
-        reconcile("apply", "-m", m, "--replace", "secret/kv-extra", env=env),
+        reconcile("apply", "--auto-approve", "-m", m, "--format", "json", env=env),
+        reconcile("apply", "--auto-approve", "-m", m, "--replace", "secret/kv-extra", env=env),
     ]
     for r in outputs:
         assert r.exit_code == 0, r.output
@@ -95,7 +95,7 @@ def test_secrets_never_appear_in_any_output(bao: BaoServer, env, tmp_path: Path)
 
 def test_sha256_change_is_an_update_with_before_and_after(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     write(m, KV.format(sha=SHA_B.upper()))
     r = reconcile("plan", "-m", m, env=env)
     assert "  ~ update secret/kv-extra v1.4.2  (sha256: 9f86d081…0a08 -> 60303ae2…c752)" in r.stdout
@@ -106,15 +106,15 @@ def test_sha256_change_is_an_update_with_before_and_after(bao: BaoServer, env, t
     assert change["fields"] == ["sha256"]
     assert change["before"]["sha256"] == SHA_A
     assert change["after"]["sha256"] == SHA_B
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     assert read_entry(bao, "secret", "kv-extra", "v1.5.0")["sha256"] == SHA_B
 
 
 def test_removed_version_is_deleted(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     write(m, KV.format(sha=SHA_A).split("      - version: 1.5.0")[0])
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert "  - delete secret/kv-extra v1.5.0" in r.stdout
     assert r.exit_code == 0, r.output
     assert catalog(bao) == {("secret", "kv-extra", "v1.4.2")}
@@ -122,7 +122,7 @@ def test_removed_version_is_deleted(bao: BaoServer, env, tmp_path: Path) -> None
 
 def test_prune_off_by_flag_and_by_settings(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     write(m, "plugins: []\n")
     r = reconcile("plan", "-m", m, "--no-prune", env=env)
     assert "No changes" in r.stdout
@@ -138,7 +138,7 @@ def test_ignore_globs_protect_live_entries(bao: BaoServer, env, tmp_path: Path) 
             bao.add_plugin_file(name)
             c.post(f"/v1/sys/plugins/catalog/secret/{name}", json={"sha256": SHA_C, "command": name}).raise_for_status()
     m = write(tmp_path / "m.yaml", 'settings:\n  ignore: ["secret/legacy-*"]\n')
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "delete secret/other (unversioned)" in r.stdout
     assert "legacy" not in r.stdout
@@ -151,7 +151,7 @@ def test_builtins_are_never_pruned_and_an_external_kv_sits_beside_them(bao: BaoS
         tmp_path / "m.yaml",
         f"plugins:\n  - {{name: kv, type: secret, versions: [{{version: 9.0.0, sha256: {SHA_A}}}]}}\n",
     )
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "register secret/kv v9.0.0" in r.stdout
     assert "- delete" not in r.stdout
@@ -161,7 +161,7 @@ def test_builtins_are_never_pruned_and_an_external_kv_sits_beside_them(bao: BaoS
     assert ("v9.0.0", False) in kv
     assert any(builtin for _, builtin in kv)
     write(m, "plugins: []\n")
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert "delete secret/kv v9.0.0" in r.stdout
     assert r.stdout.count("- delete") == 1
 
@@ -179,7 +179,7 @@ plugins:
         sha256: {SHA_B}
 """,
     )
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     assert catalog(bao) == {("secret", "kv-extra", ""), ("secret", "kv-extra", "v1.4.2")}
     assert read_entry(bao, "secret", "kv-extra")["sha256"] == SHA_A
     write(m, m.read_text().replace("version: 1.4.2", "version: v1.4.2"))
@@ -197,7 +197,7 @@ plugins:
     )
     with bao.client() as c:
         c.post("/v1/sys/plugins/catalog/secret/other", json={"sha256": SHA_C, "command": "other"}).raise_for_status()
-    r = reconcile("apply", "-m", m, "--parallelism", "1", env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, "--parallelism", "1", env=env)
     assert r.exit_code == 1
     assert "  ok     register auth/auth-x v1.0.0" in r.stdout
     assert "  FAILED register secret/not-installed v1.0.0" in r.stdout
@@ -209,7 +209,7 @@ plugins:
     assert "Apply failed: 1 done, 1 failed, 1 not started." in r.stdout
     assert ("secret", "other", "") in catalog(bao)
     bao.add_plugin_file("not-installed")
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "register auth/auth-x" not in r.stdout
     assert "Apply complete: 2 done." in r.stdout
@@ -230,7 +230,7 @@ def test_token_without_sudo_names_the_capability(bao: BaoServer, env, tmp_path: 
         c.put("/v1/sys/policy/reader", json={"policy": 'path "sys/plugins/catalog" { capabilities = ["read"] }'})
         token = c.post("/v1/auth/token/create", json={"policies": ["reader"]}).json()["auth"]["client_token"]
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
-    r = reconcile("apply", "-m", m, env={**env, "VAULT_TOKEN": token})
+    r = reconcile("apply", "--auto-approve", "-m", m, env={**env, "VAULT_TOKEN": token})
     assert r.exit_code == 1
     assert "POST /v1/sys/plugins/catalog/secret/kv-extra: 403 permission denied" in r.stdout
     assert 'the token needs capabilities ["update", "sudo"] on path "sys/plugins/catalog/secret/kv-extra"' in r.stdout
@@ -279,7 +279,7 @@ def test_json_plan_contract(bao: BaoServer, env, tmp_path: Path) -> None:
 
 def test_replace_forces_a_reregister(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", KV.format(sha=SHA_A))
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     r = reconcile("plan", "-m", m, "--replace", "secret/kv-extra@1.4.2", env=env)
     assert "  ~ update secret/kv-extra v1.4.2  (forced by --replace)" in r.stdout
     assert "Plan: 0 to register, 1 to update, 0 to delete." in r.stdout
@@ -294,7 +294,7 @@ def test_pins_and_runtimes_fail_against_openbao_before_any_write(bao: BaoServer,
         KV.format(sha=SHA_A)
         + "pins:\n  - {type: secret, name: kv-extra, version: 1.4.2}\nruntimes:\n  - name: gvisor\n",
     )
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert f"{m}:13: pin secret/kv-extra: pins need Vault 1.16+, but the server is OpenBao 2.7.2" in r.stderr
     assert f"{m}:15: runtime gvisor: plugin runtimes need Vault 1.15+, but the server is OpenBao 2.7.2" in r.stderr
@@ -303,7 +303,7 @@ def test_pins_and_runtimes_fail_against_openbao_before_any_write(bao: BaoServer,
 
 def test_bad_manifests_send_nothing(bao: BaoServer, env, tmp_path: Path) -> None:
     m = write(tmp_path / "m.yaml", "plugins:\n  - name: x\n    type: secrets\n    versions: []\n")
-    r = reconcile("apply", "-m", m, "--address", "http://127.0.0.1:1", env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, "--address", "http://127.0.0.1:1", env=env)
     assert r.exit_code == 1
     assert f"{m}:3: plugins[0].type: must be one of 'auth', 'database' or 'secret', got 'secrets'" in r.stderr
     assert f"{m}:4: plugins[0].versions: must not be empty" in r.stderr

@@ -37,7 +37,7 @@ def env(bao: BaoServer, served_nomad: tuple[NomadFake, str]) -> dict[str, str]:
 def test_failing_check_is_drift_even_when_the_catalog_matches(env, served_nomad, tmp_path: Path) -> None:
     fake, _ = served_nomad
     m = write(tmp_path / "m.yaml", MANIFEST)
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "  FAIL ebs: 1 of 2 nodes healthy, need 2" in r.stdout
     assert "Nomad: 1 of 1 check failing. (apply does not change Nomad)" in r.stdout

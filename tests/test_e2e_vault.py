@@ -50,7 +50,7 @@ def test_plan_header_names_vault_and_every_phase_runs_in_order(vault, tmp_path: 
     emu.add_runtime("stale")
     emu.add_mount("kv/", "kv-extra")
     m = write(tmp_path / "m.yaml", manifest(V2, pin=V2, runtime=True))
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith(f"reconcile: vault 1.17.6 at {env['VAULT_ADDR']}")
     assert steps(r.stdout) == [
@@ -90,7 +90,7 @@ def test_pin_move_reloads_and_deletes_the_old_version_once_no_mount_runs_it(vaul
     emu.add_mount("team-a/", "kv-extra")
     assert emu.mount("team-a/").running_plugin_version == V1
     m = write(tmp_path / "m.yaml", manifest(V2, pin=V2))
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert emu.mount("team-a/").running_plugin_version == V2
     assert ("secret", "kv-extra", V1) not in emu.catalog
@@ -104,7 +104,7 @@ def test_delete_of_a_version_still_running_after_the_reload_fails_naming_mounts(
     emu.add_mount("team-a/", "kv-extra")
     # The reload answers success but restarts nothing (as on a node where it does not take).
     emu.inject_fault("POST", r"/sys/plugins/reload/", 200, times=1)
-    r = reconcile("apply", "-m", write(tmp_path / "m.yaml", manifest(V2, pin=V2)), env=env)
+    r = reconcile("apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", manifest(V2, pin=V2)), env=env)
     assert r.exit_code == 1
     assert "secret/kv-extra v1.0.0 is still running on mounts after the reload: team-a/" in r.stdout
     assert ("secret", "kv-extra", V1) in emu.catalog
@@ -115,7 +115,7 @@ def test_unpin_then_delete(vault, tmp_path: Path) -> None:
     emu.register_plugin("secret", "kv-extra", version=V1, sha256=SHA_A)
     emu.register_plugin("secret", "kv-extra", version=V2, sha256=SHA_A)
     emu.add_pin("secret", "kv-extra", V1)
-    r = reconcile("apply", "-m", write(tmp_path / "m.yaml", manifest(V2)), env=env)
+    r = reconcile("apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", manifest(V2)), env=env)
     assert r.exit_code == 0, r.output
     assert steps(r.stdout) == ["- unpin secret/kv-extra v1.0.0", "- delete secret/kv-extra v1.0.0"]
     assert emu.pins == {}
@@ -130,7 +130,7 @@ def test_runtime_referenced_by_a_remaining_plugin_is_blocked(vault, tmp_path: Pa
     r = reconcile("plan", "-m", m, env=env)
     assert r.exit_code == 0
     assert "! blocked: runtime gvisor is referenced by secret/legacy v1.0.0" in r.stdout
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert "1 change(s) are blocked; nothing was applied" in r.stderr
     assert "gvisor" in emu.runtimes
@@ -146,11 +146,11 @@ def test_version_in_use_by_a_mount_is_blocked_and_force_overrides(vault, tmp_pat
     r = reconcile("plan", "-m", m, "-f", "json", env=env)
     (change,) = json.loads(r.stdout)["changes"]
     assert change["blocked"] == "v1.0.0 is in use by mounts: team-a/, team-b/"
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert ("secret", "kv-extra", V1) in emu.catalog
     assert not [w for w in emu.requests if w[0] == "DELETE"]
-    r = reconcile("apply", "-m", m, "--force", env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, "--force", env=env)
     assert r.exit_code == 0, r.output
     assert ("secret", "kv-extra", V1) not in emu.catalog
 
@@ -165,11 +165,11 @@ def test_max_deletes_shows_the_plan_and_writes_nothing(vault, tmp_path: Path) ->
     assert "Plan: 0 to register, 0 to update, 3 to delete." in r.stdout
     assert "the plan deletes 3 objects, more than the limit of 2" in r.stderr
     write(m, "settings: {max_deletes: 2}\n")
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert "more than the limit of 2; nothing was applied" in r.stderr
     assert len(emu.catalog) == 3
-    assert reconcile("apply", "-m", m, "--max-deletes", "3", env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, "--max-deletes", "3", env=env).exit_code == 0
     assert emu.catalog == {}
 
 
@@ -184,7 +184,7 @@ def test_reload_only_for_changed_pins_and_reregistered_versions_in_use(vault, tm
         for n in ("used", "idle", "pinned")
     )
     text += "pins:\n  - {type: secret, name: pinned, version: 1.0.0}\nsettings: {reload: changed}\n"
-    r = reconcile("apply", "-m", write(tmp_path / "m.yaml", text), env=env)
+    r = reconcile("apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", text), env=env)
     assert r.exit_code == 0, r.output
     reloads = [s for s in steps(r.stdout) if s.startswith("* reload")]
     assert reloads == ["* reload secret/used  (v1.0.0 re-registered while mounts run it: u/)"]
@@ -196,7 +196,9 @@ def test_without_reload_changed_nothing_is_reloaded(vault, tmp_path: Path) -> No
     emu, env = vault
     emu.register_plugin("secret", "kv-extra", version=V1, sha256=SHA_A)
     emu.add_mount("u/", "kv-extra")
-    r = reconcile("apply", "-m", write(tmp_path / "m.yaml", manifest(V1, pin=V1, reload="none")), env=env)
+    r = reconcile(
+        "apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", manifest(V1, pin=V1, reload="none")), env=env
+    )
     assert r.exit_code == 0, r.output
     assert steps(r.stdout) == ["+ pin secret/kv-extra v1.0.0"]
     assert not [p for _, p in emu.requests if "/reload/" in p]
@@ -226,7 +228,7 @@ def test_apply_failing_at_each_phase_stops_there_and_the_next_apply_converges(
     emu.add_mount("kv/", "kv-extra")
     m = write(tmp_path / "m.yaml", manifest(V2, pin=V2, runtime=True))
     emu.inject_fault(method, path, 500, ["1 error occurred:\n\t* injected storage failure\n\n"])
-    r = reconcile("apply", "-m", m, "--parallelism", "1", env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, "--parallelism", "1", env=env)
     assert r.exit_code == 1, r.output
     assert "500 injected storage failure" in r.stdout
     assert "Apply failed:" in r.stdout
@@ -237,7 +239,7 @@ def test_apply_failing_at_each_phase_stops_there_and_the_next_apply_converges(
     ]
     for name in later:
         assert f"not started: {'unpin' if name == 'unpin' else 'delete'}" in r.stdout
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert reconcile("plan", "-m", m, "--detailed-exitcode", env=env).exit_code == 0
     assert emu.mount("kv/").running_plugin_version == V2
@@ -273,7 +275,7 @@ def test_declarative_openbao_entries_are_never_written_or_pruned(served_openbao,
     assert "No changes" in r.stdout, r.output
     text = f"plugins:\n  - {{name: decl, type: secret, versions: [{{version: 1.0.0, sha256: {SHA_B}}}]}}\n"
     m = write(tmp_path / "m.yaml", text)
-    r = reconcile("apply", "-m", m, env=env)
+    r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert f"{m}:2: secret/decl v1.0.0 is declared in the OpenBao server configuration (declarative)" in r.stderr
     assert not [w for w in emu.requests if w[0] in ("POST", "DELETE")]

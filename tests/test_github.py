@@ -415,6 +415,19 @@ def test_apply_of_a_saved_plan(tmp_path: Path, stub: Path) -> None:
     assert call(tmp_path)["argv"][:2] == ["apply", str(saved)]
 
 
+def test_apply_of_a_fresh_plan_passes_auto_approve_and_a_saved_plan_does_not(tmp_path: Path, stub: Path) -> None:
+    code, _, log = run_step("run", {"command": "apply"}, tmp_path, stub, stub_env(tmp_path, exit="0"))
+    assert code == 0, log
+    assert call(tmp_path)["argv"][:2] == ["apply", "--auto-approve"]
+    saved = tmp_path / "plan.json"
+    saved.write_text(json.dumps({"changes": [], "saved": {}}))
+    code, _, log = run_step(
+        "run", {"command": "apply", "plan-file": str(saved)}, tmp_path, stub, stub_env(tmp_path, exit="0")
+    )
+    assert code == 0, log
+    assert "--auto-approve" not in call(tmp_path)["argv"]
+
+
 def test_extra_args_are_split_like_a_shell_but_never_expanded(tmp_path: Path, stub: Path) -> None:
     extra = """--replace 'secret/kv extra' --max-deletes 3 $HOME * "$(touch pwned)" `touch pwned2`"""
     code, _, log = run_step(

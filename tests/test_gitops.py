@@ -69,7 +69,7 @@ def test_saved_plan_is_stale_after_a_live_change(bao: BaoServer, env, tmp_path: 
         c.post("/v1/sys/plugins/catalog/secret/stray", json={"sha256": SHA_B, "command": "stray"}).raise_for_status()
     r = reconcile("apply", out, "-m", m.parent, env=env)
     assert r.exit_code == 1
-    assert "Error: stale plan: the server's catalog changed since the plan was made; nothing was applied" in r.stderr
+    assert "Error: stale plan: secret/stray (unversioned): registered on the server; nothing was applied" in r.stderr
     with bao.client() as c:
         detailed = c.get("/v1/sys/plugins/catalog").json()["data"]["detailed"]
     assert [e["name"] for e in detailed if not e["builtin"]] == ["stray"]
@@ -82,7 +82,8 @@ def test_saved_plan_is_stale_after_a_manifest_change(bao: BaoServer, env, tmp_pa
     write(m, KV.replace("very-secret-value", "rotated-secret"))
     r = reconcile("apply", out, "-m", m.parent, env=env)
     assert r.exit_code == 1
-    assert "stale plan: the manifests changed since the plan was made" in r.stderr
+    assert "stale plan: secret/kv-extra v1.4.2: env changed in the manifests (values not shown)" in r.stderr
+    assert "rotated-secret" not in r.output
 
 
 def test_apply_refuses_a_file_that_is_not_a_saved_plan(env, tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_drift_exit_codes_against_the_real_server(bao: BaoServer, env, tmp_path:
     r = reconcile("drift", "-m", m, env=env)
     assert r.exit_code == 2
     assert "Missing live (1):" in r.stdout
-    assert reconcile("apply", "-m", m, env=env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=env).exit_code == 0
     r = reconcile("drift", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "In sync: the cluster matches git." in r.stdout
@@ -183,7 +184,7 @@ def test_step_summary_is_appended_by_plan_apply_and_drift(env, tmp_path: Path) -
     m = write(tmp_path / "m.yaml", KV)
     step_env = {**env, "GITHUB_STEP_SUMMARY": str(summary)}
     assert reconcile("plan", "-m", m, env=step_env).exit_code == 0
-    assert reconcile("apply", "-m", m, env=step_env).exit_code == 0
+    assert reconcile("apply", "--auto-approve", "-m", m, env=step_env).exit_code == 0
     assert reconcile("drift", "-m", m, env=step_env).exit_code == 0
     text = summary.read_text()
     assert text.startswith("earlier step\n")

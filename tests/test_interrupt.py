@@ -23,7 +23,7 @@ def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, 
     env = {"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     reconcile_bin = Path(sys.executable).parent / "reconcile"
     proc = subprocess.Popen(
-        [str(reconcile_bin), "apply", "-m", str(m), "--parallelism", "1"],
+        [str(reconcile_bin), "apply", "--auto-approve", "-m", str(m), "--parallelism", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -43,7 +43,7 @@ def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, 
     assert "Apply interrupted:" in output
     assert "not started: register secret/p39 v1.0.0" in output
     assert "Traceback" not in output + err
-    r = reconcile("apply", "-m", m, env={"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token})
+    r = reconcile("apply", "--auto-approve", "-m", m, env={"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token})
     assert r.exit_code == 0, r.output
     assert (
         reconcile(

@@ -76,3 +76,13 @@ def field_changes(change: Change) -> list[tuple[str, str, str]]:
     before = view(change.before) or {}
     after = view(change.after) or {}
     return [(f, short(before.get(f, "")), short(after.get(f, ""))) for f in change.fields]
+
+
+def unpruned_line(entries: tuple[str, ...], listed: int = 0) -> str:
+    """`3 unmanaged entries, not pruned because prune is off` (and the first `listed` of them)."""
+    n = len(entries)
+    text = f"{n} unmanaged {'entry' if n == 1 else 'entries'}, not pruned because prune is off"
+    if not listed:
+        return text + "."
+    shown = ", ".join(entries[:listed]) + (f" and {n - listed} more" if n > listed else "")
+    return f"{text}: {shown}."

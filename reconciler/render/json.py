@@ -38,6 +38,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "summary": plan.summary,
         "checks": [asdict(c) for c in plan.checks],
         "unmanaged_csi_plugins": list(plan.unmanaged_csi),
+        "unpruned": list(plan.unpruned),
     }
 
 

@@ -10,7 +10,7 @@ from reconciler.apply import Outcome, Report
 from reconciler.diff import Change
 from reconciler.drift import Cause, Drift
 from reconciler.plan import Plan
-from reconciler.render.common import field_changes, subject, verb, view
+from reconciler.render.common import field_changes, subject, unpruned_line, verb, view
 
 GITHUB_LIMIT = 65_536
 _RESERVE = 400  # room for the truncation note and closing text
@@ -97,6 +97,8 @@ def _checks(plan: Plan) -> list[str]:
 
 def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
     head = _heading("reconcile plan", plan) + _checks(plan)
+    if plan.unpruned:
+        head += ["ℹ️ " + unpruned_line(plan.unpruned), ""]
     if not plan.changes:
         return "\n".join([*head, "✅ No changes: the catalog matches the manifests."]) + "\n"
     head += _summary_table(plan)
@@ -108,6 +110,8 @@ def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
 
 def render_drift(drift: Drift, limit: int = GITHUB_LIMIT) -> str:
     head = _heading("reconcile drift", drift.plan) + _checks(drift.plan)
+    if drift.plan.unpruned:
+        head += ["ℹ️ " + unpruned_line(tuple(f"`{e}`" for e in drift.plan.unpruned), listed=50), ""]
     if not drift.found:
         return "\n".join([*head, "✅ In sync: the cluster matches git."]) + "\n"
     head += ["| cause | count |", "|---|---:|"]

@@ -7,8 +7,11 @@ from reconciler.apply import Outcome, Report, Result
 from reconciler.diff import Action, Change, Kind
 from reconciler.drift import Drift
 from reconciler.plan import Plan
-from reconciler.render.common import field_changes, subject, verb
+from reconciler.render.common import field_changes, subject, unpruned_line, verb
 from reconciler.resources import Pin
+
+UNPRUNED_LISTED = 50
+"""`drift` lists this many unmanaged entries (with prune off) by name; the count gives the rest."""
 
 _SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.RELOAD: "*"}
 _COLORS = {"+": "32", "~": "33", "-": "31", "*": "36", "!": "1;31", "ok": "32", "x": "1;31"}
@@ -78,6 +81,8 @@ def render_plan(plan: Plan, color: bool = False) -> str:
         lines.append("")
     lines += checks_lines(plan)
     lines.append(summary_line(plan))
+    if plan.unpruned:
+        lines.append(unpruned_line(plan.unpruned) + " `reconcile drift` lists them.")
     if plan.blocked:
         n = len(plan.blocked)
         lines.append(
@@ -144,6 +149,8 @@ def _report_body(report: Report, color: bool) -> str:
 def render_drift(found: Drift, color: bool = False) -> str:
     lines = [header(found.plan), ""]
     lines += checks_lines(found.plan)
+    if found.plan.unpruned:
+        lines += [unpruned_line(found.plan.unpruned, listed=UNPRUNED_LISTED), ""]
     if not found.found:
         return "\n".join([*lines, "In sync: the cluster matches git."]) + "\n"
     for cause, changes in found.groups.items():
