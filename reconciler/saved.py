@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.errors import UsageError
+from reconciler import saved_schema
+from reconciler.client.address import display
 from reconciler.live import Live
-from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.plan import Plan
 from reconciler.render.json import plan_data
 
 
@@ -65,25 +66,18 @@ def to_document(plan: Plan, live: Live, manifests_digest: str, options: SavedOpt
 
 
 def parse(text: str, source: str) -> tuple[dict[str, Any], SavedOptions]:
-    """Read a saved plan file; refuse anything that is not one."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not a saved plan (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or "saved" not in data:
-        raise UsageError(f"{source}: not a saved plan (write one with `reconcile plan --out FILE`)")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise UsageError(f"{source}: saved plan format_version {data.get('format_version')!r} is not supported")
-    options = data["saved"].get("options", {})
-    return data, SavedOptions(prune=bool(options.get("prune", True)), replace=tuple(options.get("replace", ())))
+    """Read a saved plan file's text; refuse anything that is not one (schema: `saved_schema`)."""
+    document, data = saved_schema.validate(text, source)
+    options = document.saved.options
+    return data, SavedOptions(prune=options.prune, replace=tuple(options.replace))
 
 
 def staleness(saved: dict[str, Any], plan: Plan, live: Live, manifests_digest: str) -> list[str]:
     """Why the saved plan no longer describes what apply would do (empty: it still does)."""
     reasons = []
     meta = saved["saved"]
-    saved_address = saved.get("target", {}).get("address")
-    if saved_address != plan.target.address:
+    saved_address = str(saved.get("target", {}).get("address"))
+    if display(saved_address) != display(plan.target.address):  # credentials are never part of the identity
         reasons.append(f"it was made for {saved_address}, not {plan.target.address}")
     if meta.get("manifests_digest") != manifests_digest:
         reasons.append("the manifests changed since the plan was made")
