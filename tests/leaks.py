@@ -6,6 +6,7 @@ stdout, stderr and every file created or changed during the run for every known 
 
 - the values of VAULT_TOKEN, BAO_TOKEN, NOMAD_TOKEN and of any variable whose name contains
   TOKEN, SECRET or JWT, in the run's environment;
+- the token in $HOME/.vault-token;
 - the userinfo (`user:password`, and the password alone) of every address in VAULT_ADDR,
   BAO_ADDR, NOMAD_ADDR, `--address` and `--nomad-address`;
 - the env values of the plugins in the manifests given with `-m` (when they load);
@@ -68,6 +69,10 @@ class Guard:
         for where, address in addresses:
             for value, what in _userinfo(address):
                 _add(found, value, f"{what} of {where}")
+        home = env.get("HOME")
+        if home:  # the token the client falls back to
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                _add(found, (Path(home) / ".vault-token").read_text(), "the token in ~/.vault-token")
         for _, manifests in _option_values(args, _MANIFEST_OPTIONS):
             for name, value in _manifest_env(Path(manifests)):
                 _add(found, value, f"the env value {name} in {manifests}")
