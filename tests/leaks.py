@@ -203,9 +203,7 @@ def _manifest_env(path: Path) -> list[tuple[str, str]]:
         state = loader.load(path).state
     except (ReconcileError, OSError, ValueError):
         return []
-    return [
-        (name, value.get_secret_value()) for plugin in state.plugins for name, value in (plugin.env or {}).items()
-    ]
+    return [(name, value.get_secret_value()) for plugin in state.plugins for name, value in (plugin.env or {}).items()]
 
 
 _current: list[Guard] = []

@@ -57,7 +57,7 @@ def test_plugin_env_values_from_the_manifests_are_secrets(leaks: Guard, tmp_path
 
 def test_the_token_file_is_a_secret(leaks: Guard, tmp_path: Path) -> None:
     write(tmp_path / "home" / ".vault-token", "file-token-77\n")
-    with pytest.raises(Leak, match="the token in ~/.vault-token"):
+    with pytest.raises(Leak, match=r"the token in ~/\.vault-token"):
         leaks.check_streams([], {"HOME": str(tmp_path / "home")}, stderr="file-token-77")
 
 
@@ -76,9 +76,9 @@ def test_the_step_summary_and_out_files_are_checked_wherever_they_are(
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # not under the test's tmp_path
     summary, out = elsewhere / "summary.md", elsewhere / "plan.json"
     env = {"GITHUB_STEP_SUMMARY": str(summary), "VAULT_TOKEN": "summary-token-1"}
-    with pytest.raises(Leak, match="the value of VAULT_TOKEN leaked into .*summary.md"), leaks.watch([], env):
+    with pytest.raises(Leak, match=r"the value of VAULT_TOKEN leaked into .*summary\.md"), leaks.watch([], env):
         summary.write_text("summary-token-1")
-    with pytest.raises(Leak, match="plan.json"), leaks.watch(["plan", "--out", str(out)], env):
+    with pytest.raises(Leak, match=r"plan\.json"), leaks.watch(["plan", "--out", str(out)], env):
         out.write_text("summary-token-1")
 
 
