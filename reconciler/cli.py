@@ -227,7 +227,10 @@ def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
 def _manifests_digest(path: Path) -> str:
     files, _ = loader.discover(path)
     base = path if path.is_dir() else path.parent
-    return saved.digest_of([(str(f.relative_to(base)), f.read_bytes()) for f in files])
+    try:
+        return saved.digest_of([(str(f.relative_to(base)), f.read_bytes()) for f in files])
+    except OSError as exc:  # a manifest removed or replaced since it was loaded
+        raise UsageError(f"{exc.filename}: cannot read: {exc.strerror or exc}") from None
 
 
 @app.command()
