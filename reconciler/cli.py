@@ -1,6 +1,7 @@
 """The `reconcile` command line: connects the stages, chooses a renderer, maps errors to exit codes.
 
-Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drift`); 130 interrupted.
+Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drift`); 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,7 +21,21 @@ from typing import Annotated, Any, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, confirm, drift, loader, manifest, nomad_live, saved, stale, unmanaged
+from reconciler import (
+    __version__,
+    checks,
+    confirm,
+    drift,
+    loader,
+    manifest,
+    nomad_live,
+    outputs,
+    saved,
+    saved_schema,
+    signals,
+    stale,
+    unmanaged,
+)
 from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
 from reconciler.client.http import RetryEvent
@@ -131,19 +146,19 @@ def _run(body: Callable[[], int]) -> None:
     """Run a command body; turn expected errors into messages and exit codes (the only place)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color="NO_COLOR" in os.environ)
     try:
-        code = body()
+        code = signals.call_with_sigterm_as_interrupt(body)
     except ManifestError as exc:
-        err.print(str(exc), markup=False)
+        err.print(outputs.scrub(str(exc)), markup=False)
         code = EXIT_ERROR
     except ReconcileError as exc:
         err.print("[bold red]Error:[/] ", end="")
-        err.print(str(exc), markup=False)
+        err.print(outputs.scrub(str(exc)), markup=False)  # scrub: no message may show address credentials
         if exc.hint:
-            err.print(f"Hint: {exc.hint}", markup=False)
+            err.print(f"Hint: {outputs.scrub(exc.hint)}", markup=False)
         code = EXIT_ERROR
     except KeyboardInterrupt:
-        err.print("Interrupted.", markup=False)
-        code = EXIT_INTERRUPTED
+        err.print("Terminated." if signals.terminated() else "Interrupted.", markup=False)
+        code = signals.interrupted_exit_code()
     raise typer.Exit(code)
 
 
@@ -179,10 +194,14 @@ def _emit(
 
 def _step_summary(markdown: str) -> None:
     """Append to the GitHub Actions job summary when running there."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(markdown + "\n")
+    outputs.append_summary(outputs.summary_path(os.environ), markdown)
+
+
+def _preflight(out: Path | None = None) -> None:
+    """Files the command will write are checked before any work: a bad path never half-runs it."""
+    outputs.summary_path(os.environ)
+    if out is not None:
+        outputs.check_out(out)
 
 
 async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
@@ -230,7 +249,7 @@ def _compute(opts: Options) -> Computed:
         async with connect(
             target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
         ).http as http:
-            return await _plan(VaultApi(http), desired, opts, target.address)
+            return await _plan(VaultApi(http), desired, opts, target.display_address)
 
     return asyncio.run(go())
 
@@ -287,14 +306,15 @@ def plan(
     )
 
     def body() -> int:
+        _preflight(out)
         computed = _compute(opts)
         the_plan = computed.plan
-        _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
-        if out is not None:
+        if out is not None:  # saved first: a failed write is the only message, not one after a plan
             document = saved.to_document(
                 the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
             )
-            out.write_text(json.dumps(document, indent=2) + "\n")
+            outputs.write_atomic(out, json.dumps(document, indent=2) + "\n")
+        _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
         _check_limits(the_plan, computed.desired, opts)
         return EXIT_CHANGES if detailed_exitcode and the_plan.drifted else EXIT_OK
 
@@ -314,6 +334,7 @@ def drift_command(
 
     def body() -> int:
         opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
+        _preflight()
         found = drift.detect(_compute(opts).plan)
         _emit(output_format, render_json.render_drift, render_md.render_drift, render_text.render_drift, found)
         return EXIT_CHANGES if found.found else EXIT_OK
@@ -390,6 +411,7 @@ def apply_command(
             manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
         )
         saved_doc = None
+        _preflight()
         if plan_file is not None:
             if replace or no_prune:
                 raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
@@ -415,7 +437,7 @@ def apply_command(
                 target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
             ).http as http:
                 api = VaultApi(http)
-                computed = await _plan(api, desired, opts, target.address)
+                computed = await _plan(api, desired, opts, target.display_address)
                 if saved_doc is not None:
                     changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
                     if changed:
@@ -460,11 +482,7 @@ def apply_command(
 
 def _read_saved(plan_file: Path, opts: Options) -> tuple[dict[str, Any], Options]:
     """A saved plan and the options it must be re-planned with."""
-    try:
-        text = plan_file.read_text()
-    except OSError as exc:
-        raise UsageError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
-    saved_doc, saved_opts = saved.parse(text, str(plan_file))
+    saved_doc, saved_opts = saved.parse(saved_schema.read_text(plan_file), str(plan_file))
     return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
 
 
@@ -545,9 +563,10 @@ def check(
 def main() -> None:
     """Console entry point. Usage errors exit 1, not click's 2, which means "changes" here."""
     try:
-        code = app(standalone_mode=False)
-    except typer.Abort:
-        code = EXIT_INTERRUPTED
+        with signals.terminate_as_interrupt():
+            code = app(standalone_mode=False)
+    except typer.Abort:  # Ctrl-C (or SIGTERM) outside a command body, e.g. while parsing options
+        code = signals.interrupted_exit_code()
     except typer.TyperException as exc:  # bad options and arguments (click's UsageError)
         show = getattr(exc, "show", None)
         if callable(show):

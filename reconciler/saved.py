@@ -8,16 +8,15 @@ never in the file; apply takes them from the manifests, which is why their diges
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler import stale
-from reconciler.errors import UsageError
+from reconciler import saved_schema, stale
+from reconciler.client.address import display
 from reconciler.live import Live
 from reconciler.manifest import Desired
-from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.plan import Plan
 from reconciler.render.json import plan_data
 
 
@@ -46,25 +45,18 @@ def to_document(plan: Plan, live: Live, desired: Desired, options: SavedOptions)
 
 
 def parse(text: str, source: str) -> tuple[dict[str, Any], SavedOptions]:
-    """Read a saved plan file; refuse anything that is not one."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not a saved plan (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or "saved" not in data:
-        raise UsageError(f"{source}: not a saved plan (write one with `reconcile plan --out FILE`)")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise UsageError(f"{source}: saved plan format_version {data.get('format_version')!r} is not supported")
-    options = data["saved"].get("options", {})
-    return data, SavedOptions(prune=bool(options.get("prune", True)), replace=tuple(options.get("replace", ())))
+    """Read a saved plan file's text; refuse anything that is not one (schema: `saved_schema`)."""
+    document, data = saved_schema.validate(text, source)
+    options = document.saved.options
+    return data, SavedOptions(prune=options.prune, replace=tuple(options.replace))
 
 
 def staleness(saved: dict[str, Any], plan: Plan, live: Live, desired: Desired) -> list[str]:
     """What changed since the saved plan was made, per entry (empty: it still describes what apply does)."""
     reasons = []
     meta = saved["saved"]
-    saved_address = saved.get("target", {}).get("address")
-    if saved_address != plan.target.address:
+    saved_address = display(str(saved.get("target", {}).get("address")))
+    if saved_address != display(plan.target.address):  # credentials are never part of the identity
         reasons.append(f"target: the plan was made for {saved_address}, not {plan.target.address}")
     wanted = stale.desired_snapshot(desired, str(meta.get("salt", "")))
     if meta.get("manifests_digest") != stale.digest(wanted):

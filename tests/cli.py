@@ -1,7 +1,8 @@
-"""Run the `reconcile` CLI in-process, the way a user would call it."""
+"""Run the `reconcile` CLI in-process, the way a user would call it, under the leak guard."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from tests import leaks
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,21 @@ class Run:
 
 
 def reconcile(*args: str | Path, env: Mapping[str, str] | None = None) -> Run:
-    result = CliRunner().invoke(app, [str(a) for a in args], env=dict(env or {}), catch_exceptions=False)
+    """Run the CLI; the test's leak guard checks its output and the files it wrote for secrets."""
+    argv = [str(a) for a in args]
+    run_env = dict(env or {})
+    guard = leaks.current()
+    if guard is None:  # outside a test (a script): no guard to report to
+        return _invoke(argv, run_env)
+    with guard.watch(argv, {**os.environ, **run_env}) as streams:
+        run = _invoke(argv, run_env)
+        streams.add("stdout", run.stdout)
+        streams.add("stderr", run.stderr)
+    return run
+
+
+def _invoke(argv: list[str], env: dict[str, str]) -> Run:
+    result = CliRunner().invoke(app, argv, env=env, catch_exceptions=False)
     return Run(result.exit_code, result.stdout, result.stderr)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests import leaks as leak_guard
 from tests.servers import BaoServer, run_bao
 
 pytest_plugins = ["tests.emulator.fixtures", "tests.emulator.nomad_fixtures"]
@@ -23,6 +26,17 @@ def _fence_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True)
+def leaks(_fence_environment: None, tmp_path: Path) -> Iterator[leak_guard.Guard]:
+    """The leak guard of this test (tests/leaks.py): every `tests.cli.reconcile()` run is checked.
+
+    Register secrets it cannot find by itself with `leaks.secret("...")`.
+    """
+    guard = leak_guard.Guard(roots=[tmp_path, Path(os.environ["HOME"])])
+    with leak_guard.installed(guard):
+        yield guard
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,15 @@ def test_validate_through_the_entry_point(tmp_path: Path) -> None:
     r = run("validate", "-m", str(bad))
     assert r.returncode == 1
     assert f"{bad}:1: plugins: expected a list, got a number" in r.stderr
+
+
+def test_a_closed_stdout_is_not_a_traceback() -> None:
+    # `reconcile schema | head -0`: the reader is gone before the first write (click maps EPIPE to exit 1).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([RECONCILE, "schema"], stdout=write_end, stderr=subprocess.PIPE, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 1
+    assert b"Traceback" not in r.stderr

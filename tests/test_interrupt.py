@@ -12,7 +12,7 @@ from tests.cli import SHA_A, reconcile, write
 from tests.servers import BaoServer
 
 
-def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, tmp_path: Path) -> None:
+def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, tmp_path: Path, leaks) -> None:
     names = [f"p{i:02d}" for i in range(40)]
     for name in names:
         bao.add_plugin_file(name)
@@ -22,8 +22,9 @@ def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, 
     m = write(tmp_path / "m.yaml", text)
     env = {"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     reconcile_bin = Path(sys.executable).parent / "reconcile"
+    args = ["apply", "-m", str(m), "--parallelism", "1", "--auto-approve"]
     proc = subprocess.Popen(
-        [str(reconcile_bin), "apply", "--auto-approve", "-m", str(m), "--parallelism", "1"],
+        [str(reconcile_bin), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -38,12 +39,13 @@ def test_interrupted_apply_reports_and_the_next_apply_converges(bao: BaoServer, 
             break
     rest, err = proc.communicate(timeout=60)
     output = "".join(seen) + rest
+    leaks.check_streams(args, env, stdout=output, stderr=err)
     assert proc.returncode == 130, output + err
     assert "Interrupted." in err
     assert "Apply interrupted:" in output
     assert "not started: register secret/p39 v1.0.0" in output
     assert "Traceback" not in output + err
-    r = reconcile("apply", "--auto-approve", "-m", m, env={"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token})
+    r = reconcile("apply", "-m", m, "--auto-approve", env={"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.token})
     assert r.exit_code == 0, r.output
     assert (
         reconcile(
