@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Annotated, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from reconciler import __version__, checks, drift, loader, manifest, nomad_live, saved
+from reconciler import __version__, checks, drift, loader, lock, manifest, nomad_live, saved
 from reconciler.apply import Report, Result, apply
 from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
@@ -315,6 +315,12 @@ def apply_command(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Apply a fresh plan without asking for confirmation.")
     ] = False,
+    lock_timeout: Annotated[
+        str,
+        typer.Option(
+            "--lock-timeout", metavar="DURATION", help="Wait up to DURATION (30s, 5m) for the lock (settings.lock)."
+        ),
+    ] = "0s",
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -339,6 +345,7 @@ def apply_command(
             opts = Options(
                 manifests, address, saved_opts.prune, saved_opts.replace, parallelism, max_deletes, nomad_address
             )
+        patience = nomad_live.parse_duration(lock_timeout)
         desired = loader.load(opts.manifests)
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
@@ -372,7 +379,7 @@ def apply_command(
                 )
 
         try:
-            report = asyncio.run(go())
+            report = asyncio.run(_locked(go, target, desired, patience))
         except KeyboardInterrupt:
             if report_box:
                 report_box[0].interrupted = True
@@ -384,12 +391,53 @@ def apply_command(
     _run(body)
 
 
+async def _locked(body: Callable[[], Awaitable[T]], target: VaultTarget, desired: Desired, patience: float) -> T:
+    """Run `body` holding the manifests' lock (settings.lock), when they configure one."""
+    settings = desired.state.settings.lock
+    if settings is None:
+        if patience:
+            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
+        return await body()
+    async with connect(target, parallelism=1).http as http, lock.held(http, settings, timeout=patience, say=_say):
+        return await body()
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def _finish(report: Report, as_json: bool, color: bool) -> None:
     if as_json:
         _print(render_json.render_report(report))
     elif report.plan.changes or report.plan.failing_checks:
         _print("\n" + render_text.render_report(report, color))
     _step_summary(render_md.render_report(report))
+
+
+@app.command("force-unlock")
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
+    manifests: ManifestsOpt = Path("manifests"),
+    address: AddressOpt = None,
+) -> None:
+    """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
+
+    def body() -> int:
+        settings = loader.load(manifests).state.settings.lock
+        if settings is None:
+            raise UsageError("the manifests configure no lock (settings.lock)")
+        target = VaultTarget.from_env(address)
+
+        async def go() -> lock.Holder:
+            async with connect(target, parallelism=1).http as http:
+                return await lock.force_unlock(http, settings, lock_id)
+
+        holder = asyncio.run(go())
+        _print(f"Removed the lock {settings.kv_mount}/{settings.key} held by {holder.describe()}\n")
+        return EXIT_OK
+
+    _run(body)
 
 
 @app.command()

@@ -7,7 +7,8 @@ ReconcileError                   anything reconcile reports without a traceback 
 │   └── PermissionDenied         403, with the capability the token lacks
 ├── ConnectionFailed             the server could not be reached (after retries)
 ├── PlanError                    a plan that must not be applied (declarative entries, ...)
-└── ApplyError                   apply stopped: some changes failed or were refused
+├── ApplyError                   apply stopped: some changes failed or were refused
+└── LockError                    the apply lock is held by another run, or its KV mount is unusable
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class PlanError(ReconcileError):
 
 class ApplyError(ReconcileError):
     """Apply did not complete; the report shows what was done, what failed and what did not start."""
+
+
+class LockError(ReconcileError):
+    """The apply lock (`settings.lock`) could not be taken, released or read; nothing was applied."""
 
 
 def _squash(message: str) -> str:
