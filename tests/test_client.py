@@ -120,7 +120,8 @@ def test_delete_that_does_not_take_is_reported_as_failed() -> None:
     def vault(request: httpx.Request) -> httpx.Response:
         if request.method == "DELETE":
             return httpx.Response(204)
-        return httpx.Response(200, json={"data": {"name": "kv-extra", "version": "v1.0.0", "sha256": "1" * 64}})
+        entry = {"name": "kv-extra", "version": "v1.0.0", "sha256": "1" * 64, "command": "kv-extra"}
+        return httpx.Response(200, json={"data": entry})
 
     api, seen = api_for(vault)
     have = live(live_plugin(), mounts=())
@@ -128,8 +129,16 @@ def test_delete_that_does_not_take_is_reported_as_failed() -> None:
     report = run(apply(plan, api, OPENBAO))
     (result,) = report.ordered()
     assert result.outcome is Outcome.FAILED
-    assert result.error == "DELETE of secret/kv-extra v1.0.0 answered success, but the entry is still in the catalog"
-    assert seen == ["DELETE /v1/sys/plugins/catalog/secret/kv-extra", "GET /v1/sys/plugins/catalog/secret/kv-extra"]
+    assert result.error == (
+        "DELETE of secret/kv-extra v1.0.0 answered success, but the entry is still in the catalog "
+        "(another writer may have registered it again)"
+    )
+    # Read before (still what the plan saw?), delete, read back.
+    assert seen == [
+        "GET /v1/sys/plugins/catalog/secret/kv-extra",
+        "DELETE /v1/sys/plugins/catalog/secret/kv-extra",
+        "GET /v1/sys/plugins/catalog/secret/kv-extra",
+    ]
 
 
 def test_delete_sends_the_version_in_the_query_string_never_the_body() -> None:
