@@ -7,12 +7,13 @@ Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drif
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ from reconciler import (
     confirm,
     drift,
     loader,
+    lock,
     manifest,
     nomad_live,
     outputs,
@@ -38,7 +40,7 @@ from reconciler import (
 )
 from reconciler import export as exporting
 from reconciler.apply import Report, Result, apply
-from reconciler.client.http import RetryEvent
+from reconciler.client.http import Http, RetryEvent
 from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
 from reconciler.client.vault import VaultApi, VaultTarget, connect
@@ -241,14 +243,17 @@ async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) ->
     return dataclasses.replace(computed, plan=the_plan)
 
 
+def _connect(target: VaultTarget, parallelism: int, timeout: float | None) -> VaultApi:
+    """The run's one client to the Vault/OpenBao target; retries are announced on stderr."""
+    return connect(target, parallelism=parallelism, timeout=timeout, on_retry=_announce_retry)
+
+
 def _compute(opts: Options) -> Computed:
     desired = loader.load(opts.manifests)
     target = VaultTarget.from_env(opts.address)
 
     async def go() -> Computed:
-        async with connect(
-            target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
-        ).http as http:
+        async with _connect(target, opts.parallelism, opts.timeout).http as http:
             return await _plan(VaultApi(http), desired, opts, target.display_address)
 
     return asyncio.run(go())
@@ -362,7 +367,7 @@ def export_command(
         target = VaultTarget.from_env(address)
 
         async def go() -> exporting.Catalog:
-            async with connect(target, parallelism=parallelism, timeout=timeout, on_retry=_announce_retry).http as http:
+            async with _connect(target, parallelism, timeout).http as http:
                 return await exporting.read_catalog(VaultApi(http))
 
         catalog = asyncio.run(go())
@@ -397,6 +402,12 @@ def apply_command(
         bool, typer.Option("--auto-approve", help="Apply a fresh plan without asking for confirmation.")
     ] = False,
     timeout: TimeoutOpt = None,
+    lock_timeout: Annotated[
+        str,
+        typer.Option(
+            "--lock-timeout", metavar="DURATION", help="Wait up to DURATION (30s, 5m) for the lock (settings.lock)."
+        ),
+    ] = "0s",
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -416,6 +427,7 @@ def apply_command(
             if replace or no_prune:
                 raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
             saved_doc, opts = _read_saved(plan_file, opts)
+        patience = nomad_live.parse_duration(lock_timeout)
         desired = loader.load(opts.manifests)
         target = VaultTarget.from_env(opts.address)
         report_box: list[Report] = []
@@ -433,9 +445,10 @@ def apply_command(
             )
 
         async def go() -> Report | None:
-            async with connect(
-                target, parallelism=opts.parallelism, timeout=opts.timeout, on_retry=_announce_retry
-            ).http as http:
+            async with (
+                _connect(target, opts.parallelism, opts.timeout).http as http,
+                _locked(http, desired, patience),
+            ):
                 api = VaultApi(http)
                 computed = await _plan(api, desired, opts, target.display_address)
                 if saved_doc is not None:
@@ -486,12 +499,55 @@ def _read_saved(plan_file: Path, opts: Options) -> tuple[dict[str, Any], Options
     return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
 
 
+@contextlib.asynccontextmanager
+async def _locked(http: Http, desired: Desired, patience: float) -> AsyncIterator[None]:
+    """Hold the manifests' lock (settings.lock) while the body runs, when they configure one."""
+    settings = desired.state.settings.lock
+    if settings is None:
+        if patience:
+            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
+        yield
+        return
+    async with lock.held(http, settings, timeout=patience, say=_say):
+        yield
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def _finish(report: Report, as_json: bool, color: bool) -> None:
     if as_json:
         _print(render_json.render_report(report))
     elif report.plan.changes or report.plan.failing_checks:
         _print("\n" + render_text.render_report(report, color))
     _step_summary(render_md.render_report(report))
+
+
+@app.command("force-unlock")
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
+    manifests: ManifestsOpt = Path("manifests"),
+    address: AddressOpt = None,
+) -> None:
+    """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
+
+    def body() -> int:
+        settings = loader.load(manifests).state.settings.lock
+        if settings is None:
+            raise UsageError("the manifests configure no lock (settings.lock)")
+        target = VaultTarget.from_env(address)
+
+        async def go() -> lock.Holder:
+            async with _connect(target, 1, None).http as http:
+                return await lock.force_unlock(http, settings, lock_id)
+
+        holder = asyncio.run(go())
+        _print(f"Removed the lock {settings.kv_mount}/{settings.key} held by {holder.describe()}\n")
+        return EXIT_OK
+
+    _run(body)
 
 
 @app.command()

@@ -10,7 +10,8 @@ ReconcileError                   anything reconcile reports without a traceback 
 ├── UnexpectedResponse           a success status whose body is not what the API documents
 ├── RedirectRefused              a redirect to another origin (or of a kind) reconcile does not follow
 ├── PlanError                    a plan that must not be applied (declarative entries, ...)
-└── ApplyError                   apply stopped: some changes failed or were refused
+├── ApplyError                   apply stopped: some changes failed or were refused
+└── LockError                    the apply lock is held by another run, or its KV mount is unusable
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class PlanError(ReconcileError):
 
 class ApplyError(ReconcileError):
     """Apply did not complete; the report shows what was done, what failed and what did not start."""
+
+
+class LockError(ReconcileError):
+    """The apply lock (`settings.lock`) could not be taken, released or read; nothing was applied."""
 
 
 def _squash(message: str) -> str:

@@ -141,6 +141,38 @@ class PinDoc(_Doc):
         return value
 
 
+class LockDoc(_Doc):
+    """Where `apply` takes its lock: a key of a KV version 2 mount, written with check-and-set."""
+
+    kv_mount: str = Field(description="Path of a KV version 2 mount, e.g. 'secret' (required).")
+    key: str = Field(default="reconcile/lock", description="Key of the lock inside the mount.")
+    ttl: str = Field(
+        default="15m", description="A lock older than this (30s, 15m, 1h30m) is taken over, with a warning."
+    )
+
+    @field_validator("kv_mount", "key")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.strip("/") or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError(f"{value!r} must be a non-empty path without control characters")
+        return value.strip("/")
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        # Imported here: manifest.py stays free of the client modules nomad_live brings along.
+        from reconciler.errors import UsageError
+        from reconciler.nomad_live import parse_duration
+
+        try:
+            seconds = parse_duration(value)
+        except UsageError as exc:
+            raise ValueError(f"{exc} ({exc.hint})") from None
+        if seconds <= 0:
+            raise ValueError(f"ttl {value!r} must be a positive duration")
+        return value
+
+
 class SettingsDoc(_Doc):
     """Run-wide settings; at most one `settings` block across all documents."""
 
@@ -151,6 +183,7 @@ class SettingsDoc(_Doc):
         description="Reload plugins whose pin changed or whose in-use version was re-registered.",
     )
     max_deletes: int | None = Field(default=None, ge=0, description="Refuse plans with more deletions than this.")
+    lock: LockDoc | None = Field(default=None, description="Opt-in: the lock `apply` holds so applies cannot overlap.")
 
     @field_validator("ignore")
     @classmethod

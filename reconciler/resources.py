@@ -116,6 +116,15 @@ class CsiPlugin(_Frozen):
     controller_required: bool | None = None
 
 
+class LockSettings(_Frozen):
+    """Where `apply` takes its lock: one key of a KV version 2 mount (`settings.lock`)."""
+
+    kv_mount: str
+    key: str = "reconcile/lock"
+    ttl: str = "15m"
+    """A duration (`15m`, `1h30m`): an older lock is taken over, with a warning."""
+
+
 class Settings(_Frozen):
     """Run-wide settings from the manifests' `settings:` block."""
 
@@ -125,6 +134,8 @@ class Settings(_Frozen):
     """`type/name` globs that reconcile never plans for."""
     reload: Literal["none", "changed"] = "none"
     max_deletes: int | None = None
+    lock: LockSettings | None = None
+    """Opt-in: `apply` holds this lock while it reads and writes, so applies cannot overlap."""
 
 
 class ServerInfo(_Frozen):

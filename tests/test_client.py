@@ -112,8 +112,16 @@ def test_delete_that_does_not_take_is_reported_as_failed() -> None:
     report = run(apply(plan, api, OPENBAO))
     (result,) = report.ordered()
     assert result.outcome is Outcome.FAILED
-    assert result.error == "DELETE of secret/kv-extra v1.0.0 answered success, but the entry is still in the catalog"
-    assert seen == ["DELETE /v1/sys/plugins/catalog/secret/kv-extra", "GET /v1/sys/plugins/catalog/secret/kv-extra"]
+    assert result.error == (
+        "DELETE of secret/kv-extra v1.0.0 answered success, but the entry is still in the catalog "
+        "(another writer may have registered it again)"
+    )
+    # Read before (still what the plan saw?), delete, read back.
+    assert seen == [
+        "GET /v1/sys/plugins/catalog/secret/kv-extra",
+        "DELETE /v1/sys/plugins/catalog/secret/kv-extra",
+        "GET /v1/sys/plugins/catalog/secret/kv-extra",
+    ]
 
 
 def test_delete_sends_the_version_in_the_query_string_never_the_body() -> None:

@@ -72,6 +72,10 @@ class EntryData(_Body):
     builtin: bool
     version: str = ""
     declarative: bool = False
+    oci_image: str = ""
+    """Vault 1.15+, only when set."""
+    runtime: str = ""
+    """Vault 1.15+, only when set."""
 
 
 class EntryRead(_Body):
