@@ -26,6 +26,7 @@ from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
 from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import DiffOptions, diff
+from reconciler.empty_guard import refuse_empty
 from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
@@ -85,6 +86,10 @@ NomadAddressOpt = Annotated[
 ]
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
+]
+AllowEmptyOpt = Annotated[
+    bool,
+    typer.Option("--allow-empty", help="Let manifests that declare no plugin, runtime or pin prune the catalog."),
 ]
 
 
@@ -260,6 +265,7 @@ def plan(
     parallelism: ParallelismOpt = 8,
     max_deletes: MaxDeletesOpt = None,
     nomad_address: NomadAddressOpt = None,
+    allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
     opts = Options(manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address)
@@ -267,6 +273,7 @@ def plan(
     def body() -> int:
         computed = _compute(opts)
         the_plan = computed.plan
+        refuse_empty(computed.desired.state, the_plan, allow_empty=allow_empty)
         _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
         if out is not None:
             document = saved.to_document(
@@ -315,6 +322,7 @@ def apply_command(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Apply a fresh plan without asking for confirmation.")
     ] = False,
+    allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -354,6 +362,7 @@ def apply_command(
                             f"stale plan: {'; '.join(stale)}; nothing was applied",
                             hint="make a new plan with `reconcile plan --out FILE`",
                         )
+                refuse_empty(desired.state, computed.plan, allow_empty=allow_empty)
                 if not as_json:
                     _print(render_text.render_plan(computed.plan, color))
                 _check_limits(computed.plan, desired, opts)
