@@ -45,6 +45,7 @@ from reconciler.client.nomad import NomadTarget
 from reconciler.client.nomad import connect as connect_nomad
 from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import DiffOptions, diff
+from reconciler.empty_guard import refuse_empty
 from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
@@ -113,6 +114,10 @@ TimeoutOpt = Annotated[
 ]
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
+]
+AllowEmptyOpt = Annotated[
+    bool,
+    typer.Option("--allow-empty", help="Let manifests that declare no plugin, runtime or pin prune the catalog."),
 ]
 
 
@@ -304,6 +309,7 @@ def plan(
     max_deletes: MaxDeletesOpt = None,
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
+    allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
     opts = Options(
@@ -314,6 +320,7 @@ def plan(
         _preflight(out)
         computed = _compute(opts)
         the_plan = computed.plan
+        refuse_empty(computed.desired.state, the_plan, allow_empty=allow_empty)
         if out is not None:  # saved first: a failed write is the only message, not one after a plan
             document = saved.to_document(
                 the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
@@ -408,6 +415,7 @@ def apply_command(
             "--lock-timeout", metavar="DURATION", help="Wait up to DURATION (30s, 5m) for the lock (settings.lock)."
         ),
     ] = "0s",
+    allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -458,6 +466,7 @@ def apply_command(
                             "stale plan: " + stale.summarize(changed, "; nothing was applied"),
                             hint="make a new plan with `reconcile plan --out FILE`",
                         )
+                refuse_empty(desired.state, computed.plan, allow_empty=allow_empty)
                 if not as_json:
                     _print(render_text.render_plan(computed.plan, color))
                 _check_limits(computed.plan, desired, opts)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import datetime
 import difflib
-import errno
 import stat
 import typing
 from pathlib import Path
@@ -21,17 +20,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from reconciler import manifest
+from reconciler.discovery import cannot_read, discover
 from reconciler.errors import Diagnostic, ManifestError
 from reconciler.manifest import Desired, Document, SourceDocument
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 100_000
+"""How many values aliases (`*name`) may add to one file. Plain nodes are bounded by the file size."""
 MAX_DEPTH = 100
-SUFFIXES = (".yaml", ".yml")
 
 
 def load(path: Path) -> Desired:
-    """Load every manifest under `path` (a file, or a folder searched recursively in sorted order)."""
+    """Load every manifest under `path` (a file, or a folder searched recursively in sorted order;
+    see `discovery` for which files are read)."""
     files, problems = discover(path)
     sources: list[SourceDocument] = []
     for file in files:
@@ -47,25 +48,6 @@ def load(path: Path) -> Desired:
     return desired
 
 
-def discover(path: Path) -> tuple[list[Path], list[Diagnostic]]:
-    """The manifest files under `path`, or the reason there are none."""
-    if not path.exists() and not path.is_symlink():
-        return [], [Diagnostic(str(path), 0, "no such file or directory")]
-    if not path.is_dir():
-        return [path], []
-    # Not only regular files: a broken symlink or a FIFO named *.yaml is reported, not skipped.
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.suffix in SUFFIXES
-        and not p.is_dir()
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        return [], [Diagnostic(str(path), 0, "no *.yaml or *.yml manifest files found here")]
-    return files, []
-
-
 def _load_file(file: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
     name = str(file)
     try:
@@ -77,10 +59,7 @@ def _load_file(file: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
             return [], [Diagnostic(name, 0, f"file is too large ({size} bytes; the limit is {MAX_FILE_BYTES})")]
         data = file.read_bytes()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.ENOENT and file.is_symlink():
-            reason += " (a broken symbolic link)"
-        return [], [Diagnostic(name, 0, f"cannot read: {reason}")]
+        return [], [cannot_read(file, exc)]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -165,15 +144,16 @@ def _parse(name: str, text: str, fast: bool = True) -> tuple[list[SourceDocument
         return [], [Diagnostic(name, 0, f"nested more than {MAX_DEPTH} levels deep")]
     sources: list[SourceDocument] = []
     problems: list[Diagnostic] = []
+    budget = _Budget()  # one per file: many small documents must not add up to a bomb either
     for node in nodes:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             continue
-        converter = _Converter(name, aliases)
+        converter = _Converter(name, aliases, budget)
         data = converter.convert(node, ())
         problems.extend(converter.problems)
         if converter.too_deep and fast:
             return _parse(name, text, fast=False)  # report it as the Python loader does
-        if converter.budget < 0:
+        if converter.exceeded:
             continue
         if not isinstance(data, dict):
             problems.append(Diagnostic(name, node.start_mark.line + 1, "a manifest document must be a mapping"))
@@ -208,6 +188,19 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return f"invalid YAML: {problem}{context}"
 
 
+class _Budget:
+    """The values aliases may still add to a file; the excess is reported once."""
+
+    def __init__(self) -> None:
+        self.left = MAX_NODES
+        self.reported = False
+
+
+def _under_env(at: manifest.Path) -> bool:
+    """Is `at` a plugin version's env or inside it? Its values are secrets: never in a message."""
+    return len(at) >= 5 and at[0] == "plugins" and at[2] == "versions" and at[4] == "env"
+
+
 class _Converter:
     """Node tree -> plain data, recording the line of each key and item.
 
@@ -217,7 +210,7 @@ class _Converter:
     problem already reported, so `_diagnostics` drops them.
     """
 
-    def __init__(self, name: str, aliases: dict[int, int]) -> None:
+    def __init__(self, name: str, aliases: dict[int, int], budget: _Budget) -> None:
         self.name = name
         self.aliases = aliases
         self.lines: dict[manifest.Path, int] = {}
@@ -226,7 +219,8 @@ class _Converter:
         self.reported: set[Diagnostic] = set()
         self.failed: set[manifest.Path] = set()
         self.partial: set[manifest.Path] = set()
-        self.budget = MAX_NODES
+        self.budget = budget
+        self.exceeded = False
         self.too_deep = False
         self.active: set[int] = set()
         self.scalars = yaml.constructor.SafeConstructor()
@@ -243,11 +237,14 @@ class _Converter:
         """`alias`: the line of the alias this node was reached through, 0 outside aliases."""
         alias = alias or self.aliases.get(id(node), 0)
         line = alias or node.start_mark.line + 1
-        self.budget -= 1
-        if self.budget < 0:
-            if self.budget == -1:
-                self._fail(line, f"document expands to more than {MAX_NODES} values (an alias bomb?)")
-            return None
+        if alias:  # only what aliases add counts: a long plain list is no bomb
+            self.budget.left -= 1
+            if self.budget.left < 0:
+                self.exceeded = True
+                if not self.budget.reported:
+                    self.budget.reported = True
+                    self._fail(line, f"aliases expand to more than {MAX_NODES} values (an alias bomb?)")
+                return None
         if isinstance(node, yaml.CollectionNode) and id(node.value) in self.active:
             self._fail(line, "recursive alias: a value contains itself", at)
             return None
@@ -266,12 +263,15 @@ class _Converter:
         self.raw[at] = str(node.value)
         try:
             return self.scalars.construct_object(node)
-        except yaml.MarkedYAMLError as exc:
-            self._fail(line, f"invalid value: {exc.problem}", at)
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            value = node.value if len(node.value) <= 40 else node.value[:40] + "..."
-            self._fail(line, f"invalid value {value!r} for the tag {tag}", at)
+            if _under_env(at):
+                self._fail(line, f"invalid value for the tag {tag} (quote the value)", at)
+            elif isinstance(exc, yaml.MarkedYAMLError):
+                self._fail(line, f"invalid value: {exc.problem}", at)
+            else:
+                value = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+                self._fail(line, f"invalid value {value!r} for the tag {tag}", at)
         return None
 
     def _mapping(self, node: yaml.MappingNode, at: manifest.Path, alias: int) -> dict[str, Any]:
@@ -347,9 +347,14 @@ def _diagnostics(name: str, exc: ValidationError, conv: _Converter) -> list[Diag
         line = _line_for(loc, conv.lines)
         where = _dotted(loc)
         out.append(
-            Diagnostic(name, line, f"{where}: {_friendly(err, conv.raw.get(loc))}" if where else _friendly(err, None))
+            Diagnostic(name, line, f"{where}: {_friendly(err, _shown(loc, conv))}" if where else _friendly(err, None))
         )
     return out
+
+
+def _shown(loc: manifest.Path, conv: _Converter) -> str | None:
+    """The raw text of the value at `loc` for a message, or None where it must not be shown."""
+    return None if _under_env(loc) else conv.raw.get(loc)
 
 
 def _line_for(loc: manifest.Path, lines: dict[manifest.Path, int]) -> int:
@@ -380,6 +385,14 @@ _TYPE_NAMES = {
 _QUOTABLE = ("a number", "a decimal number", "a boolean", "a date", "a date and time")
 
 
+def _quote_hint(got: str, loc: manifest.Path, raw: str | None) -> str:
+    if got not in _QUOTABLE:
+        return ""
+    if _under_env(loc):
+        return " (quote the value)"  # not "quote it: '8200'": env values are secrets
+    return f" (quote it: '{raw}')" if raw is not None else ""
+
+
 def _friendly(err: Any, raw: str | None) -> str:
     kind = err["type"]
     got = _TYPE_NAMES.get(type(err.get("input")), type(err.get("input")).__name__)
@@ -390,8 +403,7 @@ def _friendly(err: Any, raw: str | None) -> str:
         close = difflib.get_close_matches(key, _vocabulary(tuple(err["loc"])), n=1)
         return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "string_type":
-        hint = f" (quote it: '{raw}')" if raw is not None and got in _QUOTABLE else ""
-        return f"expected a string, got {got}{hint}"
+        return f"expected a string, got {got}{_quote_hint(got, tuple(err['loc']), raw)}"
     if kind in ("int_type", "int_from_float"):
         return f"expected a whole number, got {got}"
     if kind == "bool_type":

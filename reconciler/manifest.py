@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from reconciler.errors import Diagnostic
 from reconciler.resources import (
@@ -28,11 +29,35 @@ from reconciler.resources import (
     normalize_version,
 )
 
-NAME_PATTERN = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"
+NAME_PATTERN = r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?"
 _NAME_RE = re.compile(NAME_PATTERN)
-_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+# Always fullmatch: `re.match` with `$` also matches before a trailing newline ("kv\n").
 
-Name = Annotated[str, Field(min_length=1, max_length=128)]
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+"""Unicode categories of control and format characters: never part of an identifier."""
+
+
+def _plain(value: Any) -> Any:
+    """Refuse control characters (a trailing newline from a `|` block, a tab) in identifiers.
+
+    Runs before any other check, so the message names the character rather than some rule the
+    value breaks because of it; and never echoes the value.
+    """
+    if isinstance(value, str) and not value.isprintable():  # isprintable: the fast, common case
+        for index, char in enumerate(value):
+            category = unicodedata.category(char)
+            if category in _INVISIBLE:
+                what = "control character" if category == "Cc" else "invisible character"
+                where = "at the end" if index == len(value) - 1 else f"at position {index + 1}"
+                raise ValueError(f"{what} U+{ord(char):04X} {where} is not allowed")
+    return value
+
+
+Plain = BeforeValidator(_plain)
+Text = Annotated[str, Plain]
+"""A string that must be free of control characters (names, versions, digests, references)."""
+Name = Annotated[str, Plain, Field(min_length=1, max_length=128)]
 
 
 class _Doc(BaseModel):
@@ -40,7 +65,7 @@ class _Doc(BaseModel):
 
 
 def _check_name(value: str) -> str:
-    if ".." in value or not _NAME_RE.match(value):
+    if ".." in value or not _NAME_RE.fullmatch(value):
         raise ValueError(
             f"invalid name {value!r}: use letters, digits, '_', '-' and '.', "
             "starting and ending with a letter, digit or '_'"
@@ -51,20 +76,20 @@ def _check_name(value: str) -> str:
 class PluginVersionDoc(_Doc):
     """One registered version of a plugin."""
 
-    version: str | None = Field(
+    version: Annotated[str | None, Plain] = Field(
         default=None,
         description="Semantic version; 'v' is prefixed when missing. Omit for the unversioned entry.",
     )
-    sha256: str = Field(description="SHA-256 of the plugin binary (or OCI image digest): 64 hex characters, any case.")
-    command: str | None = Field(
+    sha256: Text = Field(description="SHA-256 of the plugin binary (or OCI image digest): 64 hex characters, any case.")
+    command: Annotated[str | None, Plain] = Field(
         default=None, description="Command relative to the plugin directory; default: the plugin name."
     )
     args: list[str] = Field(default_factory=list, description="Arguments passed to the plugin.")
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment for the plugin; values are secrets and never printed."
     )
-    oci_image: str = Field(default="", description="OCI image for container plugins (Vault 1.15+).")
-    runtime: str = Field(default="", description="Name of a declared container runtime (Vault 1.15+).")
+    oci_image: Text = Field(default="", description="OCI image for container plugins (Vault 1.15+).")
+    runtime: Text = Field(default="", description="Name of a declared container runtime (Vault 1.15+).")
 
     @field_validator("version")
     @classmethod
@@ -76,7 +101,7 @@ class PluginVersionDoc(_Doc):
     @field_validator("sha256")
     @classmethod
     def _sha256(cls, value: str) -> str:
-        if not _SHA256_RE.match(value):
+        if not _SHA256_RE.fullmatch(value):
             raise ValueError(f"sha256 must be 64 hexadecimal characters, got {len(value)} characters {value[:16]!r}")
         return value
 
@@ -93,6 +118,10 @@ class PluginVersionDoc(_Doc):
         for key in value:
             if not key or "=" in key:
                 raise ValueError(f"env key {key!r} must be non-empty and contain no '='")
+            try:
+                _plain(key)
+            except ValueError as exc:
+                raise ValueError(f"env key {key!r}: {exc}") from None
         return value
 
 
@@ -114,8 +143,8 @@ class RuntimeDoc(_Doc):
 
     name: Name
     type: Literal["container"] = "container"
-    oci_runtime: str = "runsc"
-    cgroup_parent: str = ""
+    oci_runtime: Text = "runsc"
+    cgroup_parent: Text = ""
     cpu_nanos: int = Field(default=0, ge=0)
     memory_bytes: int = Field(default=0, ge=0)
     rootless: bool = False
@@ -131,7 +160,7 @@ class PinDoc(_Doc):
 
     type: Literal["auth", "database", "secret"]
     name: Name
-    version: str
+    version: Text
 
     @field_validator("version")
     @classmethod
@@ -177,7 +206,7 @@ class SettingsDoc(_Doc):
     """Run-wide settings; at most one `settings` block across all documents."""
 
     prune: bool = Field(default=True, description="Delete catalog entries that no manifest declares.")
-    ignore: list[str] = Field(default_factory=list, description="'type/name' globs that reconcile never plans for.")
+    ignore: list[Text] = Field(default_factory=list, description="'type/name' globs that reconcile never plans for.")
     reload: Literal["none", "changed"] = Field(
         default="none",
         description="Reload plugins whose pin changed or whose in-use version was re-registered.",
@@ -198,8 +227,8 @@ class CsiPluginDoc(_Doc):
     """A Nomad CSI plugin that must be running and healthy."""
 
     id: Name
-    provider: str | None = None
-    version: str | None = None
+    provider: Annotated[str | None, Plain] = None
+    version: Annotated[str | None, Plain] = None
     controllers_healthy: int | None = Field(default=None, ge=0)
     nodes_healthy: int | None = Field(default=None, ge=0)
     controller_required: bool | None = None

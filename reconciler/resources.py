@@ -165,6 +165,8 @@ def normalize_version(raw: str) -> str:
         return ""
     text = raw[1:] if raw.startswith("v") else raw
     try:
+        if not text.isprintable():  # semver's pattern ends in `$`, which lets "1.0.0\n" through
+            raise ValueError
         parsed = semver.Version.parse(text)
     except ValueError:
         raise ValueError(

@@ -103,7 +103,9 @@ def test_only_a_404_confirms_a_delete(bao, proxied, tmp_path: Path) -> None:
     register_other(bao)
     proxy.fail("DELETE", f"{CATALOG}/secret/other", Fault(status=204))
     proxy.fail("GET", f"{CATALOG}/secret/other", Fault(body=b"{}", skip=1))  # the plan's read passes
-    r = reconcile("apply", "--auto-approve", "-m", write(tmp_path / "m.yaml", "plugins: []\n"), env=env)
+    r = reconcile(
+        "apply", "--auto-approve", "--allow-empty", "-m", write(tmp_path / "m.yaml", "plugins: []\n"), env=env
+    )
     assert r.exit_code == 1, r.output
     assert f"unexpected response from {env['VAULT_ADDR']} to GET {CATALOG}/secret/other: data: missing" in r.output
     assert "1 failed" in r.stdout

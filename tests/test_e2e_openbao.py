@@ -131,7 +131,9 @@ def test_prune_off_by_flag_and_by_settings(bao: BaoServer, env, tmp_path: Path) 
     write(m, "settings: {prune: false}\n")
     assert "No changes" in reconcile("plan", "-m", m, env=env).stdout
     write(m, "settings: {prune: true}\n")
-    assert "Plan: 0 to register, 0 to update, 2 to delete." in reconcile("plan", "-m", m, env=env).stdout
+    assert (
+        "Plan: 0 to register, 0 to update, 2 to delete." in reconcile("plan", "-m", m, "--allow-empty", env=env).stdout
+    )
 
 
 def test_ignore_globs_protect_live_entries(bao: BaoServer, env, tmp_path: Path) -> None:
@@ -139,12 +141,15 @@ def test_ignore_globs_protect_live_entries(bao: BaoServer, env, tmp_path: Path) 
         for name in ("legacy-a", "legacy-b", "other"):
             bao.add_plugin_file(name)
             c.post(f"/v1/sys/plugins/catalog/secret/{name}", json={"sha256": SHA_C, "command": name}).raise_for_status()
-    m = write(tmp_path / "m.yaml", 'settings:\n  ignore: ["secret/legacy-*"]\n')
+    m = write(tmp_path / "m.yaml", 'settings:\n  ignore: ["secret/legacy-*"]\n' + KV.format(sha=SHA_A))
     r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 0, r.output
     assert "delete secret/other (unversioned)" in r.stdout
     assert "legacy" not in r.stdout
-    assert catalog(bao) == {("secret", "legacy-a", ""), ("secret", "legacy-b", "")}
+    assert catalog(bao) == {("secret", "legacy-a", ""), ("secret", "legacy-b", "")} | {
+        ("secret", "kv-extra", "v1.4.2"),
+        ("secret", "kv-extra", "v1.5.0"),
+    }
 
 
 def test_builtins_are_never_pruned_and_an_external_kv_sits_beside_them(bao: BaoServer, env, tmp_path: Path) -> None:
@@ -162,7 +167,7 @@ def test_builtins_are_never_pruned_and_an_external_kv_sits_beside_them(bao: BaoS
     kv = [(e["version"], e["builtin"]) for e in detailed if e["name"] == "kv" and e["type"] == "secret"]
     assert ("v9.0.0", False) in kv
     assert any(builtin for _, builtin in kv)
-    write(m, "plugins: []\n")
+    write(m, KV.format(sha=SHA_A))  # declares something: manifests that declare nothing never prune
     r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert "delete secret/kv v9.0.0" in r.stdout
     assert r.stdout.count("- delete") == 1

@@ -126,7 +126,7 @@ def test_runtime_referenced_by_a_remaining_plugin_is_blocked(vault, tmp_path: Pa
     emu, env = vault
     emu.add_runtime("gvisor")
     emu.register_plugin("secret", "legacy", version=V1, sha256=SHA_A, oci_image="ghcr.io/x/legacy", runtime="gvisor")
-    m = write(tmp_path / "m.yaml", 'settings: {ignore: ["secret/legacy"]}\n')
+    m = write(tmp_path / "m.yaml", manifest(V1, extra='  ignore: ["secret/legacy"]\n'))
     r = reconcile("plan", "-m", m, env=env)
     assert r.exit_code == 0
     assert "! blocked: runtime gvisor is referenced by secret/legacy v1.0.0" in r.stdout
@@ -159,18 +159,19 @@ def test_max_deletes_shows_the_plan_and_writes_nothing(vault, tmp_path: Path) ->
     emu, env = vault
     for i in range(3):
         emu.register_plugin("auth", f"old-{i}", version=V1, sha256=SHA_A)
-    m = write(tmp_path / "m.yaml", "plugins: []\n")
+    emu.register_plugin("secret", "kv-extra", version=V1, sha256=SHA_A)  # declared: the manifests are not empty
+    m = write(tmp_path / "m.yaml", manifest(V1, reload="none"))
     r = reconcile("plan", "-m", m, "--max-deletes", "2", env=env)
     assert r.exit_code == 1
     assert "Plan: 0 to register, 0 to update, 3 to delete." in r.stdout
     assert "the plan deletes 3 objects, more than the limit of 2" in r.stderr
-    write(m, "settings: {max_deletes: 2}\n")
+    write(m, manifest(V1, reload="none", extra="  max_deletes: 2\n"))
     r = reconcile("apply", "--auto-approve", "-m", m, env=env)
     assert r.exit_code == 1
     assert "more than the limit of 2; nothing was applied" in r.stderr
-    assert len(emu.catalog) == 3
+    assert len(emu.catalog) == 4
     assert reconcile("apply", "--auto-approve", "-m", m, "--max-deletes", "3", env=env).exit_code == 0
-    assert emu.catalog == {}
+    assert set(emu.catalog) == {("secret", "kv-extra", V1)}
 
 
 def test_reload_only_for_changed_pins_and_reregistered_versions_in_use(vault, tmp_path: Path) -> None:

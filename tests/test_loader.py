@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from reconciler import loader
 from reconciler.cli import app
-from reconciler.loader import load
+from reconciler.discovery import NOT_A_MANIFEST, discover
+from reconciler.errors import ManifestError
+from reconciler.loader import MAX_NODES, load
 from reconciler.manifest import Desired
 from reconciler.resources import CsiPlugin, Pin, Plugin, PluginKey, PluginType, Runtime, Settings
 
@@ -365,13 +374,13 @@ def test_references_resolve_across_files(tmp_path: Path) -> None:
     assert desired.state.settings.ignore == ("secret/legacy-*", "auth/*-old")
 
 
-def test_yml_and_yaml_both_read_and_other_files_ignored(tmp_path: Path) -> None:
+def test_yml_and_yaml_in_any_case_are_read(tmp_path: Path) -> None:
     root = tmp_path / "manifests"
     write(root / "one.yaml", plugin_doc("one", "1.0.0"))
     write(root / "two.yml", plugin_doc("two", "1.0.0"))
-    for name in ("README.md", "notes.txt", "three.json", "four.yaml.bak", "five.yaml~", "six.yamlx", "Makefile"):
-        write(root / name, "plugins: [this is not a manifest\n\t")
-    assert sorted(p.name for p in load(root).state.plugins) == ["one", "two"]
+    write(root / "sub" / "Three.YAML", plugin_doc("three", "1.0.0"))
+    write(root / "Four.Yml", plugin_doc("four", "1.0.0"))
+    assert sorted(p.name for p in load(root).state.plugins) == ["four", "one", "three", "two"]
 
 
 def test_hidden_files_and_folders_are_skipped(tmp_path: Path) -> None:
@@ -515,3 +524,176 @@ def test_a_flood_of_problems_is_capped_but_counted(tmp_path: Path) -> None:
     assert lines[-1] == "300 problems in the manifests"
     assert lines[-2] == "... and 100 more"
     assert len(lines) == 202
+
+
+def test_twenty_thousand_plain_plugin_entries_load(tmp_path: Path) -> None:
+    """The alias budget counts what aliases add: plain entries are bounded by the file size only."""
+    text = "plugins:\n" + "".join(
+        f"  - {{name: p{i}, type: secret, versions: [{{sha256: {H1}}}]}}\n" for i in range(20_000)
+    )
+    assert len(load(write(tmp_path / "m.yaml", text)).state.plugins) == 20_000
+
+
+def test_twenty_thousand_versions_load(tmp_path: Path) -> None:
+    lines = [f"      - {{version: 1.{i // 1000}.{i % 1000}, sha256: {H1}}}\n" for i in range(20_000)]
+    text = "plugins:\n  - name: kv-extra\n    type: secret\n    versions:\n" + "".join(lines)
+    assert len(load(write(tmp_path / "m.yaml", text)).state.plugins) == 20_000
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    names = "abcdefghijklmnop"
+    for prev, cur in itertools.pairwise(names[: levels + 1]):
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _count_conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the nodes the loader visits: the work a bomb makes it do, independent of the machine."""
+    visited = [0]
+    convert = loader._Converter.convert
+
+    def counting(self: loader._Converter, node: object, at: tuple[str | int, ...], alias: int = 0) -> object:
+        visited[0] += 1
+        return convert(self, node, at, alias)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loader._Converter, "convert", counting)
+    return visited
+
+
+def test_a_billion_laughs_is_rejected_after_bounded_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    visited = _count_conversions(monkeypatch)
+    with pytest.raises(ManifestError) as caught:
+        load(write(tmp_path / "bomb.yaml", _alias_bomb()))  # 10**9 values if expanded
+    assert [d.message for d in caught.value.diagnostics][-1].endswith("(an alias bomb?)")
+    assert visited[0] <= MAX_NODES + 200
+
+
+def test_the_alias_budget_is_per_file_not_per_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many documents that each stay under the budget still add up to a bomb."""
+    document = _alias_bomb(levels=3)  # 12,330 values through aliases: well under the budget
+    visited = _count_conversions(monkeypatch)
+    with pytest.raises(ManifestError) as caught:
+        load(write(tmp_path / "many.yaml", "---\n".join([document] * 50)))
+    messages = [d.message for d in caught.value.diagnostics]
+    assert messages.count(f"aliases expand to more than {MAX_NODES} values (an alias bomb?)") == 1
+    assert visited[0] <= 2 * MAX_NODES
+
+
+# -- discovery: every file and folder is read, or is an error -------------------------------------
+
+
+def test_a_symlinked_folder_is_followed(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    write(shared / "kv.yaml", plugin_doc("kv-shared", "1.0.0"))
+    write(shared / "deeper" / "auth.yml", plugin_doc("auth-shared", "1.0.0", kind="auth"))
+    root = tmp_path / "manifests"
+    write(root / "m.yaml", plugin_doc("kv-extra", "1.0.0"))
+    (root / "team").symlink_to(shared)
+    desired = load(root)
+    assert sorted(p.name for p in desired.state.plugins) == ["auth-shared", "kv-extra", "kv-shared"]
+    assert desired.origins[PluginKey(AUTH, "auth-shared", "v1.0.0")] == f"{root}/team/deeper/auth.yml:5"
+
+
+def test_a_folder_linked_twice_is_read_twice_and_says_so(tmp_path: Path) -> None:
+    """Not a loop, but every entry in it is then declared twice: an error naming both places."""
+    write(tmp_path / "shared" / "kv.yaml", plugin_doc("kv-shared", "1.0.0"))
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "a").symlink_to(tmp_path / "shared")
+    (root / "b").symlink_to(tmp_path / "shared")
+    with pytest.raises(ManifestError) as caught:
+        load(root)
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{root}/b/kv.yaml:5: duplicate plugin secret/kv-shared v1.0.0: already declared at {root}/a/kv.yaml:5"
+    ]
+
+
+def test_a_deep_tree_is_searched(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    deep = root.joinpath(*["d"] * 200)
+    write(deep / "m.yaml", plugin_doc("kv-deep", "1.0.0"))
+    assert keys(load(root)) == [PluginKey(SECRET, "kv-deep", "v1.0.0")]
+
+
+def test_files_are_listed_in_sorted_order_across_linked_folders(tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere" / "x.yaml", "")
+    root = tmp_path / "manifests"
+    write(root / "b.yaml", "")
+    write(root / "a" / "z.yml", "")
+    (root / "c").symlink_to(tmp_path / "elsewhere")
+    files, problems = discover(root)
+    assert (files, problems) == ([root / "a" / "z.yml", root / "b.yaml", root / "c" / "x.yaml"], [])
+
+
+@contextmanager
+def permissions_apply() -> Iterator[None]:
+    """As root, act as `nobody` for a moment, so that file modes really stop reads.
+
+    Root's CAP_DAC_OVERRIDE ignores `chmod 000`; dropping the effective uid (and with it every
+    capability) makes the very same code meet a real EACCES. Non-root users meet it anyway.
+    """
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def world_readable_tmp() -> Iterator[Path]:
+    """A folder `nobody` can reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="reconcile-loader-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        for folder, _, _ in os.walk(path):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(path)
+
+
+def test_an_unreadable_folder_is_an_error_not_a_skip(world_readable_tmp: Path) -> None:
+    root = world_readable_tmp / "manifests"
+    write(root / "ok.yaml", plugin_doc("kv-extra", "1.0.0"))
+    write(root / "team" / "auth.yaml", plugin_doc("auth-x", "1.0.0", kind="auth"))
+    write(root / "locked.yaml", plugin_doc("kv-locked", "1.0.0"))
+    for path in (root, root / "ok.yaml", root / "team" / "auth.yaml"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (root / "team").chmod(0)
+    (root / "locked.yaml").chmod(0)
+    with permissions_apply(), pytest.raises(ManifestError) as caught:
+        load(root)
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{root}/locked.yaml: cannot read: Permission denied",
+        f"{root}/team: cannot read: Permission denied",
+    ]
+
+
+def test_an_unreadable_manifests_folder_is_an_error(world_readable_tmp: Path) -> None:
+    root = world_readable_tmp / "manifests"
+    write(root / "ok.yaml", plugin_doc("kv-extra", "1.0.0"))
+    root.chmod(0)
+    with permissions_apply():
+        files, problems = discover(root)
+    assert (files, [str(p) for p in problems]) == ([], [f"{root}: cannot read: Permission denied"])
+
+
+def test_stray_files_are_errors_and_nothing_is_sent(tmp_path: Path) -> None:
+    """A plan against a server with problems in the manifests never connects (nothing listens here)."""
+    from tests.cli import reconcile
+    from tests.servers import free_port
+
+    root = tmp_path / "manifests"
+    write(root / "m.yaml", plugin_doc("kv-extra", "1.0.0"))
+    write(root / "README.md", "# our plugins\n")
+    env = {"VAULT_ADDR": f"http://127.0.0.1:{free_port()}", "VAULT_TOKEN": "t"}
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        r = reconcile(*command, "--manifests", root, env=env)
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == f"{root}/README.md: {NOT_A_MANIFEST}\n1 problem in the manifests\n"
