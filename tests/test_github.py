@@ -176,7 +176,7 @@ def test_plan_workflow_comments_one_sticky_comment_on_pull_requests() -> None:
     document = load(ROOT / ".github" / "workflows" / "plan.yml")
     assert on(document)["pull_request"]["paths"] == ["manifests/**"]
     (job,) = document["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     commands = [s["with"]["command"] for s in job["steps"] if s.get("uses") == "./"]
     assert commands == ["validate", "plan"]
     plan = next(s for s in job["steps"] if s.get("id") == "plan")
@@ -190,24 +190,72 @@ def test_plan_workflow_comments_one_sticky_comment_on_pull_requests() -> None:
     assert comments[0]["with"]["path"] == "${{ steps.plan.outputs.output-path }}"
 
 
-def test_apply_workflow_applies_the_plan_it_made_behind_the_production_environment() -> None:
+def test_apply_workflow_is_plan_then_approve_then_apply_of_that_saved_plan() -> None:
     document = load(ROOT / ".github" / "workflows" / "apply.yml")
     assert on(document)["push"]["branches"] == ["main"]
-    assert document["concurrency"]["cancel-in-progress"] is False
-    (job,) = document["jobs"].values()
-    assert job["environment"] == "production"
-    plan, apply = (s for s in job["steps"] if s.get("uses") == "./")
-    assert plan["with"]["command"] == "plan"
+    assert document["concurrency"] == {"group": "reconcile-apply", "cancel-in-progress": False}
+    assert list(document["jobs"]) == ["plan", "apply"]
+    plan_job, apply_job = document["jobs"]["plan"], document["jobs"]["apply"]
+
+    # plan: no environment (nothing to approve yet, and no access to production's secrets).
+    assert "environment" not in plan_job
+    assert plan_job["permissions"] == {"contents": "read", "id-token": "write"}
+    (plan,) = (s for s in plan_job["steps"] if s.get("uses") == "./")
+    assert (plan["id"], plan["with"]["command"], plan["with"]["format"]) == ("plan", "plan", "markdown")
+    upload = next(s for s in plan_job["steps"] if str(s.get("uses")).startswith("actions/upload-artifact@"))
+    assert upload["if"] == "steps.plan.outputs.exit-code == '2'"
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-path }}"
+    assert upload["with"]["if-no-files-found"] == "error"
+    assert plan_job["outputs"]["exit-code"] == "${{ steps.plan.outputs.exit-code }}"
+
+    # apply: behind the production environment, after plan, only when there is something to apply.
+    assert apply_job["needs"] == "plan"
+    assert apply_job["environment"] == "production"
+    assert apply_job["if"] == "needs.plan.outputs.exit-code == '2'"
+    assert apply_job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = apply_job["steps"]
+    download = next(s for s in steps if str(s.get("uses")).startswith("actions/download-artifact@"))
+    assert download["with"]["name"] == upload["with"]["name"]
+    (apply,) = (s for s in steps if s.get("uses") == "./")
+    assert steps.index(download) < steps.index(apply)
     assert apply["with"]["command"] == "apply"
-    assert apply["with"]["plan-file"] == "${{ steps.plan.outputs.plan-path }}"
-    assert apply["if"] == "steps.plan.outputs.exit-code == '2'"
+    # Exactly the downloaded plan (the action's plan-path is <dir>/plan.json): never a fresh plan.
+    assert apply["with"]["plan-file"] == download["with"]["path"] + "/plan.json"
+    assert "--auto-approve" not in apply["with"].get("extra-args", "")
+    # The same manifests as the plan job: the saved plan is checked against them.
+    assert any(str(s.get("uses")).startswith("actions/checkout@") for s in steps[: steps.index(apply)])
+
+
+def test_plan_path_ends_in_plan_json_as_apply_yml_expects() -> None:
+    (run,) = (s["run"] for s in action()["runs"]["steps"] if s.get("id") == "run")
+    assert 'plan_path="$work/plan.json"' in run
+
+
+@pytest.mark.parametrize("name", ["plan.yml", "apply.yml", "drift.yml"])
+def test_server_workflows_log_in_with_the_jobs_oidc_token_and_keep_a_token_alternative(name: str) -> None:
+    path = ROOT / ".github" / "workflows" / name
+    document = load(path)
+    assert document["permissions"] == {}, "id-token: write belongs to the jobs that log in, not the workflow"
+    for job in document["jobs"].values():
+        logins = [s for s in job["steps"] if s.get("uses") == "./" and s["with"]["command"] != "validate"]
+        for step in logins:
+            assert step["with"]["auth-method"] == "jwt"
+            assert step["with"]["jwt-audience"] == "reconcile"
+            assert "token" not in step["with"], "no stored Vault secret with jwt"
+        if logins:
+            assert job["permissions"]["id-token"] == "write"
+            expected = "reconcile-apply" if job.get("environment") == "production" else "reconcile-read"
+            assert {s["with"]["auth-role"] for s in logins} == {expected}
+    assert path.read_text().count("# token: ${{ secrets.VAULT_TOKEN }}") == sum(
+        1 for job in document["jobs"].values() for s in job["steps"] if s.get("with", {}).get("auth-method")
+    )
 
 
 def test_drift_workflow_runs_on_a_schedule_and_keeps_one_labelled_issue() -> None:
     document = load(ROOT / ".github" / "workflows" / "drift.yml")
     assert on(document)["schedule"]
     (job,) = document["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    assert job["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
     script = next(s for s in job["steps"] if "github-script" in str(s.get("uses")))["with"]["script"]
     for needed in ('label = "drift"', "issues.create(", "issues.update(", 'state: "closed"', "marker"):
         assert needed in script
@@ -217,8 +265,10 @@ def test_drift_workflow_runs_on_a_schedule_and_keeps_one_labelled_issue() -> Non
 def test_server_workflows_do_nothing_in_a_repository_without_a_server(name: str) -> None:
     document = load(ROOT / ".github" / "workflows" / name)
     assert "workflow_dispatch" in on(document)
-    for job in document["jobs"].values():
-        assert "vars.VAULT_ADDR != ''" in job["if"]
+    jobs = document["jobs"]
+    for job in jobs.values():
+        # A job that needs a guarded job is skipped with it.
+        assert "vars.VAULT_ADDR != ''" in job["if"] or "vars.VAULT_ADDR != ''" in jobs[job["needs"]]["if"]
 
 
 # --- the action's scripts, run as a runner runs them ----------------------------------------------
@@ -237,10 +287,16 @@ def test_action_interface() -> None:
         "manifests",
         "address",
         "token",
+        "auth-method",
+        "auth-path",
+        "auth-role",
+        "jwt-audience",
         "format",
         "plan-file",
         "extra-args",
     }
+    for name in ("auth-method", "auth-path", "auth-role", "jwt-audience"):
+        assert document["inputs"][name]["default"] == ""
     assert document["inputs"]["command"]["required"] is True
     assert document["inputs"]["manifests"]["default"] == "manifests"
     assert document["inputs"]["format"]["default"] == "text"
@@ -255,13 +311,18 @@ def test_action_interface() -> None:
 
 
 def run_step(
-    step_id: str, inputs: dict[str, str], tmp_path: Path, bin_dir: Path, env: dict[str, str] | None = None
+    step_id: str,
+    inputs: dict[str, str],
+    tmp_path: Path,
+    bin_dir: Path,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> tuple[int, dict[str, str], str]:
     """Run one `run:` step of action.yml with bash as GitHub does; return exit code, outputs, log."""
     document = action()
     values = {name: str(spec.get("default", "")) for name, spec in document["inputs"].items()}
     values.update(inputs)
-    step_outputs = {"install": {"bin": str(bin_dir)}}
+    step_outputs = {"install": {"bin": str(bin_dir)}, "python": {"python-path": python}}
 
     def expand(text: str) -> str:
         def one(match: re.Match[str]) -> str:
@@ -299,7 +360,8 @@ STUB = textwrap.dedent(
     args = sys.argv[1:]
     with open(os.environ["STUB_LOG"], "w") as f:
         json.dump({"argv": args, "VAULT_TOKEN": os.environ.get("VAULT_TOKEN"),
-                   "VAULT_ADDR": os.environ.get("VAULT_ADDR")}, f)
+                   "VAULT_ADDR": os.environ.get("VAULT_ADDR"),
+                   "auth": {k: v for k, v in os.environ.items() if k.startswith("VAULT_AUTH_")}}, f)
     if "--out" in args and os.environ.get("STUB_SAVE", "1") == "1":
         with open(args[args.index("--out") + 1], "w") as f:
             json.dump({"format_version": 1, "changes": [{}] * int(os.environ.get("STUB_CHANGES", "0")), "saved": {}}, f)
@@ -458,10 +520,39 @@ def test_an_empty_token_input_keeps_the_jobs_vault_token(tmp_path: Path, stub: P
     assert (seen["VAULT_TOKEN"], seen["VAULT_ADDR"]) == ("from-the-job", "https://job:8200")
 
 
+def test_login_inputs_reach_reconcile_as_its_environment_variables(tmp_path: Path, stub: Path) -> None:
+    inputs = {"auth-method": "jwt", "auth-path": "github", "auth-role": "reconcile-read", "jwt-audience": "reconcile"}
+    code, _, log = run_step("run", {"command": "plan", **inputs}, tmp_path, stub, stub_env(tmp_path))
+    assert code == 0, log
+    seen = call(tmp_path)
+    assert seen["auth"] == {
+        "VAULT_AUTH_METHOD": "jwt",
+        "VAULT_AUTH_PATH": "github",
+        "VAULT_AUTH_ROLE": "reconcile-read",
+        "VAULT_AUTH_JWT_AUDIENCE": "reconcile",
+    }
+    assert seen["VAULT_TOKEN"] is None
+    assert not any("reconcile-read" in a or "jwt" in a for a in seen["argv"])
+
+
+def test_empty_login_inputs_keep_the_jobs_variables(tmp_path: Path, stub: Path) -> None:
+    job = {"VAULT_AUTH_METHOD": "kubernetes", "VAULT_AUTH_ROLE": "drift", "VAULT_AUTH_K8S_TOKEN_FILE": "/t"}
+    code, _, log = run_step("run", {"command": "drift"}, tmp_path, stub, {**stub_env(tmp_path), **job})
+    assert code == 0, log
+    assert call(tmp_path)["auth"] == job
+    # An input overrides the job's variable of the same name.
+    code, _, log = run_step(
+        "run", {"command": "drift", "auth-role": "other"}, tmp_path, stub, {**stub_env(tmp_path), **job}
+    )
+    assert code == 0, log
+    assert call(tmp_path)["auth"] == {**job, "VAULT_AUTH_ROLE": "other"}
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
         ({"command": "destroy"}, "input command must be plan, apply, drift or validate"),
+        ({"command": "plan", "auth-method": "oidc"}, "input auth-method must be token, approle, jwt or kubernetes"),
         ({"command": "plan", "format": "yaml"}, "input format must be text, json or markdown"),
         ({"command": "plan", "plan-file": "x.json"}, "input plan-file is for command apply only"),
         ({"command": "plan", "extra-args": "--replace 'unclosed"}, "input extra-args cannot be split"),
