@@ -64,7 +64,8 @@ def test_every_line_of_the_lock_is_pinned_with_hashes() -> None:
     assert len(entries) >= 10
     for name, (requirement, hashes) in entries.items():
         pinned_version(requirement)
-        assert not requirement.url and not requirement.extras, name
+        assert not requirement.url, name
+        assert not requirement.extras, name
         assert hashes, f"{name} has no --hash"
     # No option line could widen what pip may install (an index, find-links, an editable install).
     assert not re.search(r"^\s*-(-index-url|-extra-index-url|-find-links|e|f|i)\b", text, re.MULTILINE)
