@@ -1,6 +1,7 @@
 """Build the real test plugin (testplugin/main.go) into a directory, one file per version.
 
     python3 testplugin/build.py DIR [VERSION...] [--broken VERSION]...   (or: bash run plugin ...)
+    python3 testplugin/build.py --cache-only [VERSION...] [--broken VERSION]...
 
 Writes `reconcile-test-plugin-<version>` into DIR for each version (default v1.0.0 v1.1.0) and prints
 `<file name> <version> <sha256>` per line: the catalog `command` is the file name. A `--broken`
@@ -139,13 +140,17 @@ def _build_one(work: Path, version: str, broken: bool) -> Path:
     return out
 
 
-def build(directory: Path, versions: Sequence[str] = DEFAULT_VERSIONS, broken: Sequence[str] = ()) -> list[Plugin]:
-    """Build (or take from the cache) each version and write it into `directory`; return what was written."""
+def build(
+    directory: Path | None, versions: Sequence[str] = DEFAULT_VERSIONS, broken: Sequence[str] = ()
+) -> list[Plugin]:
+    """Build (or take from the cache) each version and write it into `directory`; return what was written.
+
+    With `directory` None only the cache is filled (and the cached files are returned).
+    """
     wanted = list(dict.fromkeys([*versions, *broken]))
     for version in wanted:
         if not _VERSION.fullmatch(version):
             raise BuildError(f"{version!r} is not a plugin version like v1.0.0")
-    directory.mkdir(parents=True, exist_ok=True)
     with _locked():
         key = _source_hash()
         work = CACHE / key
@@ -154,6 +159,9 @@ def build(directory: Path, versions: Sequence[str] = DEFAULT_VERSIONS, broken: S
             if old.is_dir() and old.name not in (key, "gocache"):
                 shutil.rmtree(old, ignore_errors=True)
         built = [(v, v in broken, _build_one(work, v, v in broken)) for v in wanted]
+    if directory is None:
+        return [Plugin(c.name, v, _sha256(c), c, b) for v, b, c in built]
+    directory.mkdir(parents=True, exist_ok=True)
     result = []
     for version, is_broken, cached in built:
         target = directory / file_name(version)
@@ -170,19 +178,24 @@ def build(directory: Path, versions: Sequence[str] = DEFAULT_VERSIONS, broken: S
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: build into DIR and print `name version sha256` per file."""
     parser = argparse.ArgumentParser(prog="bash run plugin", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dir", type=Path, help="directory to write the plugin files into")
+    parser.add_argument("dir", type=Path, nargs="?", help="directory to write the plugin files into")
     parser.add_argument("versions", nargs="*", help=f"versions to build (default: {' '.join(DEFAULT_VERSIONS)})")
     parser.add_argument("--broken", action="append", default=[], metavar="VERSION", help="a version that cannot start")
+    parser.add_argument("--cache-only", action="store_true", help="only fill the build cache (no DIR)")
     args = parser.parse_args(argv)
+    if args.cache_only and args.dir is not None:  # no DIR: the first positional is a version
+        args.versions.insert(0, str(args.dir))
+    elif args.dir is None and not args.cache_only:
+        parser.error("DIR is required (or --cache-only)")
     versions = args.versions or ([] if args.broken else list(DEFAULT_VERSIONS))
     try:
-        plugins = build(args.dir, versions, args.broken)
+        plugins = build(None if args.cache_only else args.dir, versions, args.broken)
     except BuildError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     for p in plugins:
         print(f"{p.name} {p.version} {p.sha256}")
-        if p.broken:
+        if p.broken and not args.cache_only:
             print(f"{p.name} is built broken: it exits at once, so mounting or reloading it fails", file=sys.stderr)
     return 0
 
