@@ -1,0 +1,1 @@
+"""The real test plugin: Go sources (main.go, proto/) and their offline build (build.py)."""
