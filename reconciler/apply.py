@@ -1,6 +1,7 @@
-"""apply(plan, api) -> Report. The only writer.
+"""apply(plan, api) -> Report. The only writer; it runs the plan's steps and decides nothing.
 
-Phases run in order; the changes of one phase run concurrently (bounded). After a failure, the
+Phases run in order; the steps of one phase run concurrently (bounded); each step calls its
+kind's write or delete (reconciler/kinds) with the endpoint plan chose. After a failure, the
 changes in flight finish, nothing new starts, and later phases are not started. Every step is
 idempotent (catalog and pin writes are upserts, deletes are checked by reading back), so running
 apply again after fixing the cause converges.
@@ -18,16 +19,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from reconciler.client.models import EntryData
-from reconciler.client.vault import VaultApi
-from reconciler.diff import COMPARED_FIELDS, Action, Change, Kind, Resource
-from reconciler.errors import ApiError, PlanError, ReconcileError
-from reconciler.plan import Plan
-from reconciler.resources import Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
+from reconciler.errors import PlanError, ReconcileError
+from reconciler.kinds import Action, Change, Kind
+from reconciler.kinds.base import Resource
+from reconciler.plan import Plan, Step
+from reconciler.resources import ServerInfo
+
+if TYPE_CHECKING:
+    from reconciler.client.vault import VaultApi
 
 OTHER_WRITER = "changed by another writer during apply"
-_CHECKED = (Kind.PLUGIN, Kind.RUNTIME, Kind.PIN)
 
 
 class Outcome(StrEnum):
@@ -40,9 +43,9 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Result:
-    """What happened to one change."""
+    """What happened to one step."""
 
-    change: Change
+    change: Step
     outcome: Outcome
     error: str = ""
 
@@ -108,7 +111,7 @@ async def apply(
 
 
 async def _run_phase(
-    phase: list[Change],
+    phase: list[Step],
     runner: _Runner,
     parallelism: int,
     report: Report,
@@ -138,129 +141,56 @@ async def _run_phase(
 
 
 class _Runner:
-    """Executes single changes; `prepare` reads what a phase needs once (mounts for rechecks)."""
+    """Executes single steps; `prepare` reads what a phase needs once (mounts for rechecks)."""
 
     def __init__(self, api: VaultApi, server: ServerInfo) -> None:
         self.api = api
         self.server = server
         self.running: dict[tuple[str, str, str], list[str]] = {}
 
-    async def prepare(self, phase: list[Change]) -> None:
-        if any(c.recheck_mounts for c in phase):
+    async def prepare(self, phase: list[Step]) -> None:
+        if any(s.recheck_mounts for s in phase):
             secrets, auth = await asyncio.gather(self.api.list_mounts(auth=False), self.api.list_mounts(auth=True))
             self.running = {}
             for m in (*secrets, *auth):
                 key = ("auth" if m.auth else "secret", m.plugin, m.running_plugin_version)
                 self.running.setdefault(key, []).append(m.path)
 
-    async def run(self, change: Change) -> Result:
-        if change.skipped:
-            return Result(change, Outcome.SKIPPED, change.skipped)
+    async def run(self, step: Step) -> Result:
+        if step.skipped:
+            return Result(step, Outcome.SKIPPED, step.skipped)
+        change, spec = step.change, step.kind.spec
         try:
-            if change.kind in _CHECKED and change.action in (Action.UPDATE, Action.DELETE):
+            if spec.checked and change.action in (Action.UPDATE, Action.DELETE):
                 await self._check_unchanged(change)
-            await self._step(change)
+            if change.action is Action.DELETE:
+                if step.recheck_mounts:
+                    self._still_running(change)
+                await spec.delete(self.api, change)
+            else:
+                await spec.write(self.api, change, step.endpoint)
         except ReconcileError as exc:
             hint = f"\nHint: {exc.hint}" if exc.hint else ""
-            return Result(change, Outcome.FAILED, f"{exc}{hint}")
-        return Result(change, Outcome.DONE)
+            return Result(step, Outcome.FAILED, f"{exc}{hint}")
+        return Result(step, Outcome.DONE)
 
-    async def _step(self, change: Change) -> None:
-        match change.kind, change.action:
-            case Kind.PLUGIN, Action.CREATE | Action.UPDATE:
-                assert isinstance(change.after, Plugin)
-                await self.api.register_plugin(change.after)
-            case Kind.PLUGIN, Action.DELETE:
-                await self._delete_plugin(change)
-            case Kind.RUNTIME, Action.CREATE | Action.UPDATE:
-                assert isinstance(change.after, Runtime)
-                await self.api.register_runtime(change.after)
-            case Kind.RUNTIME, Action.DELETE:
-                await self._delete_runtime(change)
-            case Kind.PIN, Action.CREATE | Action.UPDATE:
-                assert isinstance(change.after, Pin)
-                await self.api.write_pin(change.after)
-            case Kind.PIN, Action.DELETE:
-                await self.api.delete_pin(change.type, change.name)
-            case Kind.RELOAD, _:
-                if self.server.reload_by_name:
-                    await self.api.reload_by_name(change.type, change.name)
-                else:
-                    await self.api.reload_backend(change.name)
-            case _:  # pragma: no cover
-                raise AssertionError(f"no step for {change.kind}/{change.action}")
-
-    async def _delete_plugin(self, change: Change) -> None:
-        key = change.plugin_key
-        if change.recheck_mounts:
-            users = self.running.get((change.type, change.name, change.version), [])
-            if users:
-                raise ReconcileError(f"{key} is still running on mounts after the reload: {', '.join(sorted(users))}")
-        await self.api.delete_plugin(key)
-        # Vault answers a delete with success even when nothing was removed: read it back.
-        if await self.api.read_plugin(key) is not None:
-            raise ReconcileError(
-                f"DELETE of {key} answered success, but the entry is still in the catalog "
-                "(another writer may have registered it again)"
-            )
-
-    async def _delete_runtime(self, change: Change) -> None:
-        try:
-            await self.api.delete_runtime(change.type, change.name)
-        except ApiError as exc:
-            # Deleting a missing runtime is a 500 (reference §4.4): already gone is done.
-            if not any("plugin runtime not found" in m for m in exc.messages):
-                raise
-
-    async def current(self, change: Change) -> Resource | None:
-        """The entry `change` is about, as the server has it now (one request)."""
-        match change.kind:
-            case Kind.PLUGIN:
-                key = change.plugin_key
-                data = await self.api.read_plugin(key)
-                return None if data is None else _plugin_from_read(key, data)
-            case Kind.RUNTIME:
-                return next((r for r in await self.api.list_runtimes() if r.name == change.name), None)
-            case _:
-                return next(
-                    (p for p in await self.api.list_pins() if (p.type, p.name) == (change.type, change.name)), None
-                )
+    def _still_running(self, change: Change) -> None:
+        users = self.running.get((change.type, change.name, change.version), [])
+        if users:
+            label = change.kind.spec.label(change)
+            raise ReconcileError(f"{label} is still running on mounts after the reload: {', '.join(sorted(users))}")
 
     async def _check_unchanged(self, change: Change) -> None:
         """Refuse to update or delete an entry that is no longer what the plan saw."""
-        now = await self.current(change)
-        differs = _difference(change.before, now, _fields_seen(change))
+        spec = change.kind.spec
+        (now,) = await spec.current(self.api, [change])
+        differs = _difference(change.before, now, spec.fields_seen(change))
         if differs:
             raise ReconcileError(
-                f"{_label(change)} changed since the plan was made ({differs}); not written: "
+                f"{spec.label(change)} changed since the plan was made ({differs}); not written: "
                 "another writer may be changing the catalog",
                 hint="run plan again; set settings.lock so that applies cannot overlap",
             )
-
-
-def _plugin_from_read(key: PluginKey, data: EntryData) -> Plugin:
-    return Plugin(
-        type=key.type,
-        name=key.name,
-        version=key.version,
-        sha256=data.sha256.lower(),
-        command=data.command,
-        args=tuple(data.args or ()),
-        oci_image=data.oci_image,
-        runtime=data.runtime,
-    )
-
-
-def _fields_seen(change: Change) -> tuple[str, ...]:
-    """The fields of `before` the plan read. Vault's prune candidates come from the list alone,
-    without command and args (live.py reads entries only where the plan compares them)."""
-    if change.kind is Kind.RUNTIME:
-        return tuple(Runtime.model_fields)
-    if change.kind is Kind.PIN:
-        return ("version",)
-    if isinstance(change.before, Plugin) and not change.before.command:
-        return ("sha256", "oci_image", "runtime")
-    return COMPARED_FIELDS
 
 
 def _difference(expected: Resource | None, now: Resource | None, fields: tuple[str, ...]) -> str:
@@ -271,44 +201,26 @@ def _difference(expected: Resource | None, now: Resource | None, fields: tuple[s
     return f"{', '.join(differ)} now differ{'s' if len(differ) == 1 else ''}" if differ else ""
 
 
-def _label(change: Change) -> str:
-    if change.kind is Kind.PLUGIN:
-        return str(change.plugin_key)
-    if change.kind is Kind.PIN:
-        return f"the pin of {change.type}/{change.name}"
-    return f"runtime {change.type}/{change.name}"
-
-
 async def _verify(runner: _Runner, report: Report, on_result: Callable[[Result], None] | None) -> None:
     """Re-read every entry apply wrote or deleted; a change another writer undid becomes a failure.
 
-    Plugins are read one by one through as many workers as requests may be in flight; pins and
-    runtimes with one list each, however many changed.
+    Each kind reads its entries back at once (plugins one by one through as many workers as
+    requests may be in flight; pins and runtimes with one list each, however many changed).
     """
     done = [(i, r.change) for i, r in sorted(report.results.items()) if r.outcome is Outcome.DONE]
-    done = [(i, c) for i, c in done if c.kind in _CHECKED]
-    plugins = iter([(i, c) for i, c in done if c.kind is Kind.PLUGIN])
+    done = [(i, s) for i, s in done if s.kind.spec.checked]
+    by_kind: dict[Kind, list[tuple[int, Step]]] = {}
+    for i, step in done:
+        by_kind.setdefault(step.kind, []).append((i, step))
+    kinds = list(by_kind)
+    found = await asyncio.gather(*(k.spec.current(runner.api, [s.change for _, s in by_kind[k]]) for k in kinds))
     now: dict[int, Resource | None] = {}
-
-    async def read_plugins() -> None:
-        for i, change in plugins:
-            now[i] = await runner.current(change)
-
-    async def read_listed(kind: Kind) -> None:
-        changes = [(i, c) for i, c in done if c.kind is kind]
-        if changes:
-            found = await (runner.api.list_pins() if kind is Kind.PIN else runner.api.list_runtimes())
-            by_key: dict[object, Resource] = {r.key: r for r in found}
-            for i, c in changes:
-                now[i] = by_key.get((PluginType(c.type), c.name) if kind is Kind.PIN else (c.type, c.name))
-
-    workers = min(runner.api.http.parallelism, sum(1 for _, c in done if c.kind is Kind.PLUGIN))
-    await asyncio.gather(read_listed(Kind.PIN), read_listed(Kind.RUNTIME), *(read_plugins() for _ in range(workers)))
-    for i, change in done:
-        fields = COMPARED_FIELDS if change.kind is Kind.PLUGIN else _fields_seen(change)
-        differs = _difference(change.after, now[i], fields)
+    for kind, objects in zip(kinds, found, strict=True):
+        now |= {i: obj for (i, _), obj in zip(by_kind[kind], objects, strict=True)}
+    for i, step in done:
+        differs = _difference(step.after, now[i], step.kind.spec.compared)
         if differs:
-            result = Result(change, Outcome.FAILED, f"{OTHER_WRITER}: {_label(change)}: {differs}")
+            result = Result(step, Outcome.FAILED, f"{OTHER_WRITER}: {step.kind.spec.label(step.change)}: {differs}")
             report.results[i] = result
             if on_result:
                 on_result(result)

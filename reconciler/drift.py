@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.diff import Action, Change, Kind
+from reconciler.kinds import Action, Kind
 from reconciler.plan import Plan
+from reconciler.plan import Step as Change  # a step reads like its change
 
 
 class Cause(StrEnum):

@@ -10,7 +10,6 @@ ReconcileError                   anything reconcile reports without a traceback 
 ├── UnexpectedResponse           a success status whose body is not what the API documents
 ├── RedirectRefused              a redirect to another origin (or of a kind) reconcile does not follow
 ├── PlanError                    a plan that must not be applied (declarative entries, ...)
-├── ApplyError                   apply stopped: some changes failed or were refused
 └── LockError                    the apply lock is held by another run, or its KV mount is unusable
 """
 
@@ -105,10 +104,6 @@ class RedirectRefused(ReconcileError):
 
 class PlanError(ReconcileError):
     """The plan cannot be applied as it stands; the message says why and what to change."""
-
-
-class ApplyError(ReconcileError):
-    """Apply did not complete; the report shows what was done, what failed and what did not start."""
 
 
 class LockError(ReconcileError):

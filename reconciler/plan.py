@@ -1,43 +1,25 @@
 """build_plan(changes, live, settings) -> Plan. Pure.
 
-Orders changes into fixed phases, adds reloads (`reload: changed`), and marks unsafe changes as
-blocked using the live mounts, pins and catalog. The plan is the contract: apply runs exactly
-these steps, phase by phase.
+Diff says what differs; the plan says what to do. Each change becomes a `Step` with its apply
+phase (the kind's rank), its verdict (blocked, skipped, recheck the mounts) and, for reloads, the
+endpoint to call; reloads are added here (`reload: changed`). The rules are plain functions over
+the whole plan (safety.py). The plan is the contract: apply runs exactly these steps, phase by phase.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
+from reconciler import safety
 from reconciler.checks import Check
-from reconciler.diff import Action, Change, Kind
+from reconciler.kinds import Action, Change, Kind, phase_of
 from reconciler.live import Live
-from reconciler.resources import TYPE_ORDER, Mount, PluginType, Settings, version_sort_key
+from reconciler.resources import TYPE_ORDER, PluginType, Settings, version_sort_key
 
 FORMAT_VERSION = 1
-
-PHASES: tuple[tuple[Kind, tuple[Action, ...]], ...] = (
-    (Kind.RUNTIME, (Action.CREATE, Action.UPDATE)),
-    (Kind.PLUGIN, (Action.CREATE, Action.UPDATE)),
-    (Kind.PIN, (Action.CREATE, Action.UPDATE)),
-    (Kind.RELOAD, (Action.RELOAD,)),
-    (Kind.PIN, (Action.DELETE,)),
-    (Kind.PLUGIN, (Action.DELETE,)),
-    (Kind.RUNTIME, (Action.DELETE,)),
-)
-"""Apply order: register runtimes, register plugins, pin, reload, unpin, delete plugins, delete runtimes."""
-
-PHASE_NAMES = (
-    "register runtimes",
-    "register plugins",
-    "pin",
-    "reload",
-    "unpin",
-    "delete plugins",
-    "delete runtimes",
-)
 
 
 @dataclass(frozen=True)
@@ -50,11 +32,68 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One change and what plan decided about it. Reads like its change (kind, action, name...)."""
+
+    change: Change
+    phase: int
+    """The kind's phase rank for this action: lower phases run first."""
+    blocked: str | None = None
+    """Why applying this change is unsafe; apply refuses a plan with blocked steps unless --force."""
+    skipped: str | None = None
+    """Why apply will not perform this change (a reload the server cannot do)."""
+    recheck_mounts: bool = False
+    """A delete of a version mounts run before a reload in the same plan: apply re-reads mounts first."""
+    endpoint: str = ""
+    """The API variant apply calls (reloads: `by_name` or `backend`); "" for the kind's only one."""
+
+    @property
+    def kind(self) -> Kind:
+        return self.change.kind
+
+    @property
+    def action(self) -> Action:
+        return self.change.action
+
+    @property
+    def type(self) -> str:
+        return self.change.type
+
+    @property
+    def name(self) -> str:
+        return self.change.name
+
+    @property
+    def version(self) -> str:
+        return self.change.version
+
+    @property
+    def before(self) -> Any:
+        return self.change.before
+
+    @property
+    def after(self) -> Any:
+        return self.change.after
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.change.fields
+
+    @property
+    def reason(self) -> str:
+        return self.change.reason
+
+    @property
+    def plugin_key(self) -> Any:
+        return self.change.plugin_key
+
+
+@dataclass(frozen=True)
 class Plan:
-    """An ordered list of changes, in apply order."""
+    """An ordered list of steps, in apply order."""
 
     target: Target
-    changes: tuple[Change, ...]
+    steps: tuple[Step, ...]
     checks: tuple[Check, ...] = ()
     """Nomad CSI plugin checks (information for apply; drift when failing)."""
     unmanaged_csi: tuple[str, ...] = ()
@@ -63,45 +102,44 @@ class Plan:
     """With prune off: live entries no manifest declares, left in place (information only)."""
 
     @property
+    def changes(self) -> tuple[Step, ...]:
+        """The steps, under the name the JSON output gives them."""
+        return self.steps
+
+    @property
     def failing_checks(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
     @property
     def drifted(self) -> bool:
         """Changes to make, or expectations not met: what `--detailed-exitcode` and `drift` report."""
-        return bool(self.changes) or bool(self.failing_checks)
+        return bool(self.steps) or bool(self.failing_checks)
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(c.action.value for c in self.changes)
+        counts = Counter(s.action.value for s in self.steps)
         return {a.value: counts.get(a.value, 0) for a in Action}
 
     @property
     def deletions(self) -> int:
-        return sum(1 for c in self.changes if c.action is Action.DELETE)
+        return sum(1 for s in self.steps if s.action is Action.DELETE)
 
     @property
-    def blocked(self) -> list[Change]:
-        return [c for c in self.changes if c.blocked]
+    def blocked(self) -> list[Step]:
+        return [s for s in self.steps if s.blocked]
 
-    def phases(self) -> list[list[Change]]:
-        """Changes grouped by phase, in apply order (empty phases left out)."""
-        groups: list[list[Change]] = [[] for _ in PHASES]
-        for change in self.changes:
-            groups[phase_of(change)].append(change)
-        return [g for g in groups if g]
-
-
-def phase_of(change: Change) -> int:
-    for index, (kind, actions) in enumerate(PHASES):
-        if change.kind is kind and change.action in actions:
-            return index
-    raise ValueError(f"no phase for {change.kind}/{change.action}")  # pragma: no cover
+    def phases(self) -> list[list[Step]]:
+        """Steps grouped by phase, in apply order (empty phases left out)."""
+        groups: dict[int, list[Step]] = {}
+        for step in self.steps:
+            groups.setdefault(step.phase, []).append(step)
+        return [groups[p] for p in sorted(groups)]
 
 
-def sort_key(change: Change) -> tuple[int, int, str, tuple[object, ...]]:
-    type_rank = TYPE_ORDER.get(PluginType(change.type), 0) if change.type in PluginType.__members__.values() else 0
-    return (phase_of(change), type_rank, change.name, version_sort_key(change.version))
+def sort_key(step: Step) -> tuple[int, int, str, tuple[object, ...]]:
+    """Phase, then plugin type, then name, then semver."""
+    type_rank = TYPE_ORDER.get(PluginType(step.type), 0) if step.type in PluginType.__members__.values() else 0
+    return (step.phase, type_rank, step.name, version_sort_key(step.version))
 
 
 def needs_mounts(changes: Iterable[Change], settings: Settings, live: Live) -> bool:
@@ -119,110 +157,24 @@ def needs_mounts(changes: Iterable[Change], settings: Settings, live: Live) -> b
 
 
 def build_plan(changes: Sequence[Change], live: Live, settings: Settings, address: str) -> Plan:
-    """Order the changes, add reloads and safety verdicts."""
+    """Wrap the changes in steps: add reloads, decide verdicts and endpoints, order by phase."""
     mounts = live.mounts or ()
-    all_changes = list(changes)
+    every = list(changes)
     if settings.reload == "changed":
-        all_changes += _reloads(changes, mounts, live)
-    checked = [_safety(c, all_changes, live, mounts) for c in all_changes]
+        every += safety.reloads(changes, mounts, safety.pins_after(changes, live))
+    skipped = safety.skipped_reloads(every, live.server)
+    verdicts = safety.delete_verdicts(every, live, mounts, skipped)
+    endpoint = safety.reload_endpoint(live.server)
+    steps = [
+        Step(
+            change=c,
+            phase=phase_of(c.kind, c.action),
+            blocked=verdicts.blocked.get(i),
+            skipped=verdicts.skipped.get(i),
+            recheck_mounts=i in verdicts.recheck,
+            endpoint=endpoint if c.kind is Kind.RELOAD else "",
+        )
+        for i, c in enumerate(every)
+    ]
     target = Target(address=address, server=live.server.kind, version=live.server.version)
-    return Plan(target=target, changes=tuple(sorted(checked, key=sort_key)))
-
-
-def _serves(mount: Mount, plugin_type: str, name: str) -> bool:
-    """Does the mount run this plugin? Database plugins are not visible in sys/mounts."""
-    return mount.plugin == name and mount.auth == (plugin_type == PluginType.AUTH) and plugin_type != "database"
-
-
-def _runs(mount: Mount, version: str) -> bool:
-    if version:
-        return mount.running_plugin_version == version
-    return mount.running_plugin_version == "" and mount.running_sha256 != ""
-
-
-def _reloads(changes: Sequence[Change], mounts: Sequence[Mount], live: Live) -> list[Change]:
-    reasons: dict[tuple[str, str], str] = {}
-    for c in changes:
-        if c.kind is Kind.PIN and c.action in (Action.CREATE, Action.UPDATE):
-            reasons.setdefault((c.type, c.name), f"pin moved to {c.version}")
-        elif c.kind is Kind.PLUGIN and c.action is Action.UPDATE:
-            users = [m.path for m in mounts if _serves(m, c.type, c.name) and _runs(m, c.version)]
-            if users:
-                shown = c.version or "the unversioned entry"
-                reasons.setdefault((c.type, c.name), f"{shown} re-registered while mounts run it: {', '.join(users)}")
-    for (plugin_type, name), pinned in _pins_after(changes, live).items():
-        stale = [m.path for m in mounts if _serves(m, plugin_type, name) and m.running_plugin_version != pinned]
-        if stale:
-            reasons.setdefault(
-                (plugin_type, name), f"mounts still run another version than the pin {pinned}: {', '.join(stale)}"
-            )
-    server = live.server
-    reloads = []
-    for (plugin_type, name), reason in sorted(reasons.items()):
-        skipped = None
-        if not server.reload_by_name and plugin_type == PluginType.DATABASE:
-            skipped = (
-                f"{server.kind} {server.version} can only reload auth and secret plugins "
-                "(sys/plugins/reload/backend); reload the database connections yourself"
-            )
-        reloads.append(Change(Kind.RELOAD, Action.RELOAD, plugin_type, name, reason=reason, skipped=skipped))
-    return reloads
-
-
-def _safety(change: Change, changes: Sequence[Change], live: Live, mounts: Sequence[Mount]) -> Change:
-    if change.action is not Action.DELETE:
-        return change
-    if change.kind is Kind.PLUGIN:
-        return _plugin_delete_safety(change, changes, live, mounts)
-    if change.kind is Kind.RUNTIME:
-        return _runtime_delete_safety(change, changes, live)
-    return change
-
-
-def _plugin_delete_safety(change: Change, changes: Sequence[Change], live: Live, mounts: Sequence[Mount]) -> Change:
-    t, name, version = change.type, change.name, change.version
-    pins_after = _pins_after(changes, live)
-    pinned = pins_after.get((t, name))
-    live_pin = next((p for p in live.state.pins if p.type == t and p.name == name), None)
-    if live_pin is not None and live_pin.version == version and pinned == version:
-        return replace(change, blocked=f"{version} is pinned and the plan keeps that pin")
-    users = sorted(
-        m.path
-        for m in mounts
-        if _serves(m, t, name) and (_runs(m, version) or ((pinned or m.plugin_version) == version and version))
-    )
-    if not users:
-        return change
-    repinned = pinned is not None and pinned != version
-    reloaded = any(c.kind is Kind.RELOAD and c.type == t and c.name == name and not c.skipped for c in changes)
-    if repinned and reloaded:
-        return replace(change, recheck_mounts=True)
-    shown = version or "the unversioned entry"
-    return replace(change, blocked=f"{shown} is in use by mounts: {', '.join(users)}")
-
-
-def _pins_after(changes: Sequence[Change], live: Live) -> dict[tuple[str, str], str]:
-    pins = {(p.type.value, p.name): p.version for p in live.state.pins}
-    for c in changes:
-        if c.kind is Kind.PIN:
-            if c.action is Action.DELETE:
-                pins.pop((c.type, c.name), None)
-            else:
-                pins[(c.type, c.name)] = c.version
-    return pins
-
-
-def _runtime_delete_safety(change: Change, changes: Sequence[Change], live: Live) -> Change:
-    deleted = {c.plugin_key for c in changes if c.kind is Kind.PLUGIN and c.action is Action.DELETE}
-    written = {c.plugin_key: c.after for c in changes if c.kind is Kind.PLUGIN and c.after is not None}
-    users = []
-    for plugin in live.state.plugins:
-        if plugin.key in deleted:
-            continue
-        after = written.get(plugin.key, plugin)
-        if getattr(after, "runtime", "") == change.name:
-            users.append(str(plugin.key))
-    users += [str(k) for k, p in written.items() if getattr(p, "runtime", "") == change.name and str(k) not in users]
-    if users:
-        return replace(change, blocked=f"runtime {change.name} is referenced by {', '.join(sorted(users))}")
-    return change
+    return Plan(target=target, steps=tuple(sorted(steps, key=sort_key)))

@@ -1,7 +1,7 @@
 """Frozen models shared by the desired state (from manifests) and the live state (from the server).
 
-Every stage after the loader speaks in these types. Identity is a key tuple; everything else is
-compared field by field in `diff`.
+Every stage after the loader speaks in these types. Identity is a key tuple (reconciler/kinds says
+which, per kind); everything else is compared field by field in `diff`.
 """
 
 from __future__ import annotations
@@ -149,12 +149,17 @@ class ServerInfo(_Frozen):
 
 
 class State(_Frozen):
-    """A whole catalog: what the manifests want, or what the server has."""
+    """What the manifests want, or what the server has: the objects of each kind, and settings.
+
+    Each kind (reconciler/kinds) names its attribute (`state_field`); `kinds.keyed` gives them by
+    identity. Kinds registered after these four keep their objects as extra attributes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     plugins: tuple[Plugin, ...] = ()
     runtimes: tuple[Runtime, ...] = ()
     pins: tuple[Pin, ...] = ()
-    mounts: tuple[Mount, ...] = ()
     csi_plugins: tuple[CsiPlugin, ...] = ()
     settings: Settings = Settings()
 

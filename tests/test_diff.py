@@ -99,7 +99,7 @@ def test_replace_errors(selector: str, message: str) -> None:
 
 def test_overwriting_a_declarative_entry_is_an_error() -> None:
     want = desired(plugin(sha=SHA2))
-    want.origins[plugin().key] = "m.yaml:4"
+    want.origins[(Kind.PLUGIN, plugin().key)] = "m.yaml:4"
     with pytest.raises(PlanError, match=r"m.yaml:4: secret/kv-extra v1.0.0 is declared in the OpenBao server"):
         diff(want, live(live_plugin(sha=SHA1, declarative=True)))
 

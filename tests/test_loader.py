@@ -131,13 +131,12 @@ def test_the_contract_example_loads_into_the_expected_state(tmp_path: Path) -> N
             controller_required=True,
         ),
     )
-    assert state.mounts == ()
     assert desired.origins == {
-        PluginKey(SECRET, "kv-extra", "v1.4.2"): f"{path}:5",
+        ("plugin", PluginKey(SECRET, "kv-extra", "v1.4.2")): f"{path}:5",
         ("runtime", "gvisor"): f"{path}:13",
         ("pin", (SECRET, "kv-extra")): f"{path}:21",
         "settings": f"{path}:24",
-        ("csi", "aws-ebs0"): f"{path}:31",
+        ("nomad_csi_plugin", "aws-ebs0"): f"{path}:31",
     }
 
 
@@ -279,8 +278,8 @@ def test_unversioned_entries(tmp_path: Path) -> None:
         PluginKey(AUTH, "kv-extra", ""),
         PluginKey(DATABASE, "kv-extra", ""),
     ]
-    assert desired.origins[PluginKey(SECRET, "kv-extra", "")] == f"{tmp_path / 'm.yaml'}:5"
-    assert desired.origins[PluginKey(DATABASE, "kv-extra", "")] == f"{tmp_path / 'm.yaml'}:16"
+    assert desired.origins[("plugin", PluginKey(SECRET, "kv-extra", ""))] == f"{tmp_path / 'm.yaml'}:5"
+    assert desired.origins[("plugin", PluginKey(DATABASE, "kv-extra", ""))] == f"{tmp_path / 'm.yaml'}:16"
 
 
 def test_same_name_in_every_type_and_many_versions(tmp_path: Path) -> None:
@@ -321,8 +320,8 @@ def test_multi_document_file_merges_lists(tmp_path: Path) -> None:
     assert keys(desired) == [PluginKey(SECRET, "kv-extra", "v1.0.0"), PluginKey(AUTH, "jwt-extra", "v0.1.0")]
     assert [r.name for r in desired.state.runtimes] == ["gvisor", "kata"]
     assert desired.state.pins == (Pin(type=AUTH, name="jwt-extra", version="v0.1.0"),)
-    assert desired.origins[PluginKey(SECRET, "kv-extra", "v1.0.0")] == f"{path}:7"
-    assert desired.origins[PluginKey(AUTH, "jwt-extra", "v0.1.0")] == f"{path}:14"
+    assert desired.origins[("plugin", PluginKey(SECRET, "kv-extra", "v1.0.0"))] == f"{path}:7"
+    assert desired.origins[("plugin", PluginKey(AUTH, "jwt-extra", "v0.1.0"))] == f"{path}:14"
     assert desired.origins[("runtime", "kata")] == f"{path}:24"
 
 
@@ -345,7 +344,7 @@ def test_lists_merge_across_files_in_sorted_order(tmp_path: Path) -> None:
     ]
     assert [r.name for r in desired.state.runtimes] == ["gvisor", "kata"]
     assert [p.name for p in desired.state.pins] == ["b", "c"]
-    assert desired.origins[PluginKey(SECRET, "az", "v1.0.0")] == f"{root / 'a' / 'z.yml'}:5"
+    assert desired.origins[("plugin", PluginKey(SECRET, "az", "v1.0.0"))] == f"{root / 'a' / 'z.yml'}:5"
 
 
 def test_references_resolve_across_files(tmp_path: Path) -> None:
@@ -430,13 +429,13 @@ def test_comment_only_and_empty_files_are_valid(tmp_path: Path) -> None:
 def test_utf8_bom_is_accepted_and_lines_stay_right(tmp_path: Path) -> None:
     path = write(tmp_path / "m.yaml", b"\xef\xbb\xbf" + plugin_doc("kv-extra", "1.0.0").encode())
     desired = load(path)
-    assert desired.origins == {PluginKey(SECRET, "kv-extra", "v1.0.0"): f"{path}:5"}
+    assert desired.origins == {("plugin", PluginKey(SECRET, "kv-extra", "v1.0.0")): f"{path}:5"}
 
 
 def test_crlf_line_endings(tmp_path: Path) -> None:
     path = write(tmp_path / "m.yaml", plugin_doc("kv-extra", "", "1.0.0").replace("\n", "\r\n").encode())
     desired = load(path)
-    assert desired.origins[PluginKey(SECRET, "kv-extra", "v1.0.0")] == f"{path}:6"
+    assert desired.origins[("plugin", PluginKey(SECRET, "kv-extra", "v1.0.0"))] == f"{path}:6"
 
 
 def test_non_ascii_utf8_text(tmp_path: Path) -> None:
@@ -485,8 +484,8 @@ def test_reasonable_anchors_and_aliases(tmp_path: Path) -> None:
     assert {k: v.get_secret_value() for k, v in second.env.items()} == {"LOG_LEVEL": "debug", "REGION": "eu-west-1"}
     assert plugins[PluginKey(AUTH, "kv-other", "v2.0.0")].command == "kv-other"
     # Something reached through an alias is declared where the alias is.
-    assert desired.origins[PluginKey(AUTH, "kv-extra", "v2.0.0")] == f"{path}:18"
-    assert desired.origins[PluginKey(AUTH, "kv-other", "v2.0.0")] == f"{path}:22"
+    assert desired.origins[("plugin", PluginKey(AUTH, "kv-extra", "v2.0.0"))] == f"{path}:18"
+    assert desired.origins[("plugin", PluginKey(AUTH, "kv-other", "v2.0.0"))] == f"{path}:22"
 
 
 def test_an_anchor_reused_many_times_stays_within_the_budget(tmp_path: Path) -> None:
@@ -592,7 +591,7 @@ def test_a_symlinked_folder_is_followed(tmp_path: Path) -> None:
     (root / "team").symlink_to(shared)
     desired = load(root)
     assert sorted(p.name for p in desired.state.plugins) == ["auth-shared", "kv-extra", "kv-shared"]
-    assert desired.origins[PluginKey(AUTH, "auth-shared", "v1.0.0")] == f"{root}/team/deeper/auth.yml:5"
+    assert desired.origins[("plugin", PluginKey(AUTH, "auth-shared", "v1.0.0"))] == f"{root}/team/deeper/auth.yml:5"
 
 
 def test_a_folder_linked_twice_is_read_twice_and_says_so(tmp_path: Path) -> None:

@@ -158,10 +158,9 @@ def test_no_reload_without_the_setting_and_none_for_a_removed_pin() -> None:
 def test_openbao_cannot_reload_database_plugins_so_the_reload_is_skipped() -> None:
     mount_less = live(live_plugin("db", "v1.0.0", t="database"), server=OPENBAO, mounts=())
     from reconciler.diff import Action, Change, Kind
-    from reconciler.plan import _reloads
 
     change = Change(Kind.PIN, Action.CREATE, "database", "db", "v1.0.0")
-    (reload,) = _reloads([change], (), mount_less)
+    (reload,) = [s for s in build_plan([change], mount_less, CHANGED, "x").steps if s.kind is Kind.RELOAD]
     assert reload.skipped is not None
     assert "can only reload auth and secret plugins" in reload.skipped
 

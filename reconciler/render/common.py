@@ -4,60 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.diff import Action, Change, Kind, Resource
-from reconciler.resources import Pin, Plugin, Runtime
+from reconciler.kinds import Change, Kind
+from reconciler.kinds.base import Resource
+from reconciler.plan import Step
 
-SENSITIVE = "(sensitive)"
 
-
-def verb(change: Change) -> str:
+def verb(change: Change | Step) -> str:
     """The word the text plan uses: register, update, delete, pin, unpin, reload."""
-    match change.kind, change.action:
-        case Kind.PIN, Action.DELETE:
-            return "unpin"
-        case Kind.PIN, _:
-            return "pin"
-        case Kind.RELOAD, _:
-            return "reload"
-        case _, Action.CREATE:
-            return "register"
-        case _, Action.UPDATE:
-            return "update"
-        case _:
-            return "delete"
+    return change.kind.spec.verb(change.action)
 
 
-def subject(change: Change) -> str:
+def subject(change: Change | Step) -> str:
     """`secret/kv-extra v1.4.2`, `runtime gvisor`, `secret/kv-extra` (pins and reloads)."""
-    if change.kind is Kind.RUNTIME:
-        return f"runtime {change.name}"
-    base = f"{change.type}/{change.name}"
-    if change.kind is Kind.PLUGIN:
-        return f"{base} {change.version}" if change.version else f"{base} (unversioned)"
-    if change.kind is Kind.PIN:
-        return f"{base} {change.version}"
-    return base
+    return change.kind.spec.subject(change.change if isinstance(change, Step) else change)
 
 
 def view(resource: Resource | None) -> dict[str, Any] | None:
     """A resource as plain JSON-able data, with env values redacted (keys stay visible)."""
     if resource is None:
         return None
-    if isinstance(resource, Plugin):
-        data: dict[str, Any] = {
-            "sha256": resource.sha256,
-            "command": resource.command,
-            "args": list(resource.args),
-            "oci_image": resource.oci_image,
-            "runtime": resource.runtime,
-        }
-        if resource.env is not None:
-            data["env"] = dict.fromkeys(sorted(resource.env), SENSITIVE)
-        return data
-    if isinstance(resource, Runtime):
-        return resource.model_dump(exclude={"name", "type"})
-    assert isinstance(resource, Pin)
-    return {"version": resource.version}
+    kind = next(k for k in Kind if k.spec.model is not None and isinstance(resource, k.spec.model))
+    return kind.spec.view(resource)
 
 
 def short(value: Any) -> str:
@@ -71,7 +38,7 @@ def short(value: Any) -> str:
     return str(value)
 
 
-def field_changes(change: Change) -> list[tuple[str, str, str]]:
+def field_changes(change: Change | Step) -> list[tuple[str, str, str]]:
     """(field, before, after) for each changed field of an update."""
     before = view(change.before) or {}
     after = view(change.after) or {}

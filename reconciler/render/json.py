@@ -7,9 +7,9 @@ from dataclasses import asdict
 from typing import Any
 
 from reconciler.apply import Report
-from reconciler.diff import Change
 from reconciler.drift import Drift
 from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
 from reconciler.render.common import view
 
 

@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 
 from reconciler.apply import Outcome, Report
-from reconciler.diff import Change
 from reconciler.drift import Cause, Drift
 from reconciler.plan import Plan
+from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
 from reconciler.render.common import field_changes, subject, unpruned_line, verb, view
 
 GITHUB_LIMIT = 65_536

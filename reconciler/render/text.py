@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from reconciler import checks
 from reconciler.apply import Outcome, Report, Result
-from reconciler.diff import Action, Change, Kind
 from reconciler.drift import Drift
+from reconciler.kinds import Action, Kind
 from reconciler.plan import Plan
+from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
 from reconciler.render.common import field_changes, subject, unpruned_line, verb
 from reconciler.resources import Pin
 
