@@ -54,7 +54,7 @@ from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.render import text as render_text
 from reconciler.resources import CsiPlugin
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from signals.py
 
 app = typer.Typer(
     name="reconcile",
