@@ -1,14 +1,15 @@
 """Checks: does the live Nomad cluster meet the manifests' CSI plugin expectations? Pure.
 
+Evaluation only: render/ draws the results (text, json, markdown).
+
 Health is counted from the instance maps (`Controllers`, `Nodes`) of a plugin read, never from the
 top-level counters, which have drifted before (nomad-csi-plugins-api.md §7.1, §7.3).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.resources import CsiPlugin
@@ -85,33 +86,3 @@ def _int(value: object) -> int:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
-
-
-# -- rendering (pure; kept here so that render/ stays about plans and reports) -----------------
-
-
-def check_line(check: Check) -> str:
-    """`  ok   aws-ebs0` or `  FAIL aws-ebs0: 1 of 3 nodes healthy, need 2`."""
-    return f"  ok   {check.id}" if check.ok else f"  FAIL {check.id}: {check.reason}"
-
-
-def summary(checks: Sequence[Check]) -> str:
-    failing = sum(1 for c in checks if not c.ok)
-    noun = "check" if len(checks) == 1 else "checks"
-    if not failing:
-        return f"All {len(checks)} {noun} pass{'es' if len(checks) == 1 else ''}."
-    return f"{failing} of {len(checks)} {noun} failing."
-
-
-def render_text(checks: Sequence[Check], unmanaged_ids: Sequence[str]) -> str:
-    lines = [check_line(c) for c in checks]
-    if unmanaged_ids:
-        lines.append(f"Unmanaged CSI plugins: {', '.join(unmanaged_ids)}")
-    lines.append(summary(checks))
-    return "\n".join(lines) + "\n"
-
-
-def render_json(checks: Sequence[Check], unmanaged_ids: Sequence[str]) -> str:
-    """Versioned (`format_version`), stable keys: `checks` in ID order, then `unmanaged`."""
-    document = {"format_version": 1, "checks": [asdict(c) for c in checks], "unmanaged": list(unmanaged_ids)}
-    return json.dumps(document, indent=2) + "\n"

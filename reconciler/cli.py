@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO, TypeVar
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -32,6 +32,7 @@ from reconciler import (
     manifest,
     nomad_live,
     outputs,
+    render,
     saved,
     saved_schema,
     signals,
@@ -50,14 +51,10 @@ from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageErr
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
-from reconciler.render import json as render_json
-from reconciler.render import markdown as render_md
 from reconciler.render import text as render_text
 from reconciler.resources import CsiPlugin
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-T = TypeVar("T")
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from signals.py
 
 app = typer.Typer(
     name="reconcile",
@@ -180,22 +177,10 @@ def _print(text: str) -> None:
     sys.stdout.flush()
 
 
-def _emit(
-    fmt: Format,
-    as_json: Callable[[T], str],
-    as_markdown: Callable[[T], str],
-    as_text: Callable[[T, bool], str],
-    subject: T,
-) -> None:
-    """Print `subject` in the chosen format; always append its markdown to the job summary."""
-    markdown = as_markdown(subject)
-    match fmt:
-        case Format.json:
-            _print(as_json(subject))
-        case Format.markdown:
-            _print(markdown)
-        case _:
-            _print(as_text(subject, _color(sys.stdout, os.environ)))
+def _emit(fmt: Format, draw: Callable[[render.Renderer], str]) -> None:
+    """Print what `draw` renders in the chosen format; always append its markdown to the job summary."""
+    markdown = draw(render.get(Format.markdown))
+    _print(markdown if fmt is Format.markdown else draw(render.get(fmt, color=_color(sys.stdout, os.environ))))
     _step_summary(markdown)
 
 
@@ -326,7 +311,7 @@ def plan(
                 the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
             )
             outputs.write_atomic(out, json.dumps(document, indent=2) + "\n")
-        _emit(output_format, render_json.render_plan, render_md.render_plan, render_text.render_plan, the_plan)
+        _emit(output_format, lambda r: r.render_plan(the_plan))
         _check_limits(the_plan, computed.desired, opts)
         return EXIT_CHANGES if detailed_exitcode and the_plan.drifted else EXIT_OK
 
@@ -348,7 +333,7 @@ def drift_command(
         opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
         _preflight()
         found = drift.detect(_compute(opts).plan)
-        _emit(output_format, render_json.render_drift, render_md.render_drift, render_text.render_drift, found)
+        _emit(output_format, lambda r: r.render_drift(found))
         return EXIT_CHANGES if found.found else EXIT_OK
 
     _run(body)
@@ -528,10 +513,10 @@ def _say(line: str) -> None:
 
 def _finish(report: Report, as_json: bool, color: bool) -> None:
     if as_json:
-        _print(render_json.render_report(report))
+        _print(render.get(Format.json).render_report(report))
     elif report.plan.changes or report.plan.failing_checks:
-        _print("\n" + render_text.render_report(report, color))
-    _step_summary(render_md.render_report(report))
+        _print("\n" + render.get(Format.text, color=color).render_report(report))
+    _step_summary(render.get(Format.markdown).render_report(report))
 
 
 @app.command("force-unlock")
@@ -589,7 +574,7 @@ def check(
         if not waiting:
             waiting.append(f"Waiting up to {wait} for the Nomad CSI plugins:\n")
             stream.write(waiting[0])
-        stream.write(checks.check_line(result) + "\n")
+        stream.write(render_text.check_line(result) + "\n")
         stream.flush()
 
     def body() -> int:
@@ -597,7 +582,7 @@ def check(
         expectations = loader.load(manifests).state.csi_plugins
         if not expectations:
             _print(
-                checks.render_json([], [])
+                render.get(Format.json).render_checks([], [])
                 if as_json
                 else "No Nomad CSI plugins declared (nomad: csi_plugins:): nothing to check.\n"
             )
@@ -618,8 +603,7 @@ def check(
             unmanaged = tuple(live.unmanaged)
         if waiting and not as_json:
             _print("\n")
-        render = checks.render_json if as_json else checks.render_text
-        _print(render(results, unmanaged))
+        _print(render.get(output_format).render_checks(results, unmanaged))
         return EXIT_OK if all(c.ok for c in results) else EXIT_CHANGES
 
     _run(body)

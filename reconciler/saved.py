@@ -17,7 +17,7 @@ from reconciler.client.address import display
 from reconciler.live import Live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
-from reconciler.render.json import plan_data
+from reconciler.plan_data import plan_data
 
 
 @dataclass(frozen=True)

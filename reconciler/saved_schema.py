@@ -43,7 +43,7 @@ class SavedTarget(_Strict):
 
 
 class SavedChangeData(_Strict):
-    """One change, as `render.json.change_data` writes it; compared whole with the fresh plan."""
+    """One change, as `plan_data.change_data` writes it; compared whole with the fresh plan."""
 
     kind: str
     action: str

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from reconciler.checks import Check, check_line, evaluate, render_json, render_text, summary, unmanaged
+from reconciler.checks import Check, evaluate, unmanaged
 from reconciler.resources import CsiPlugin
 
 EBS = "ebs.csi.aws.com"
@@ -167,22 +166,3 @@ def test_an_absent_id_is_missing_and_checks_are_sorted_by_id() -> None:
 def test_unmanaged_lists_undeclared_live_plugins_sorted() -> None:
     assert unmanaged([CsiPlugin(id="a")], ["z", "a", "m"]) == ["m", "z"]
     assert unmanaged([CsiPlugin(id="a")], []) == []
-
-
-def test_text_rendering() -> None:
-    results = [Check(id="a", ok=True), Check(id="b", ok=False, reason="missing")]
-    assert check_line(results[1]) == "  FAIL b: missing"
-    assert render_text(results, ["x", "y"]) == (
-        "  ok   a\n  FAIL b: missing\nUnmanaged CSI plugins: x, y\n1 of 2 checks failing.\n"
-    )
-    assert render_text(results[:1], []) == "  ok   a\nAll 1 check passes.\n"
-    assert summary([Check(id="a", ok=True), Check(id="b", ok=True)]) == "All 2 checks pass."
-
-
-def test_json_rendering_is_versioned() -> None:
-    document = json.loads(render_json([Check(id="b", ok=False, reason="missing")], ["x"]))
-    assert document == {
-        "format_version": 1,
-        "checks": [{"kind": "nomad_csi_plugin", "id": "b", "ok": False, "reason": "missing"}],
-        "unmanaged": ["x"],
-    }

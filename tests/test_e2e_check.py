@@ -187,7 +187,7 @@ def test_json_output(served_nomad: tuple[NomadFake, str], tmp_path: Path) -> Non
             {"kind": "nomad_csi_plugin", "id": "aws-ebs0", "ok": True, "reason": ""},
             {"kind": "nomad_csi_plugin", "id": "gone", "ok": False, "reason": "missing"},
         ],
-        "unmanaged": ["extra"],
+        "unmanaged_csi_plugins": ["extra"],
     }
 
 
@@ -285,7 +285,7 @@ def test_wait_prints_one_line_per_change(served_nomad: tuple[NomadFake, str], tm
         "  ok   aws-ebs0\n"
     )
     assert json.loads(result.stdout)["checks"][0]["ok"] is True
-    assert json.loads(result.stdout)["unmanaged"] == ["other"]
+    assert json.loads(result.stdout)["unmanaged_csi_plugins"] == ["other"]
     reads = [p for _, p in fake.requests if p.startswith("/v1/plugin/csi/")]
     assert len(reads) == 3  # the first read, then one per change of aws-ebs0
 

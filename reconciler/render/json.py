@@ -1,64 +1,69 @@
-"""JSON output (a contract, `format_version` 1): plans and apply reports."""
+"""JSON output (a contract, `format_version` 1): plans, drift, apply reports and Nomad CSI checks.
+
+The plain data comes from plan_data.py, which saved plans share; this module only adds what each
+command reports on top of the plan, and serialises.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.apply import Report
+from reconciler.checks import Check
 from reconciler.drift import Drift
 from reconciler.plan import FORMAT_VERSION, Plan
-from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
-from reconciler.render.common import view
+from reconciler.plan_data import change_data, checks_data, plan_data
 
 
-def change_data(change: Change) -> dict[str, Any]:
-    return {
-        "kind": change.kind.value,
-        "action": change.action.value,
-        "type": change.type,
-        "name": change.name,
-        "version": change.version,
-        "fields": list(change.fields),
-        "before": view(change.before),
-        "after": view(change.after),
-        "reason": change.reason,
-        "blocked": change.blocked,
-        "skipped": change.skipped,
-    }
-
-
-def plan_data(plan: Plan) -> dict[str, Any]:
-    t = plan.target
-    return {
-        "format_version": FORMAT_VERSION,
-        "target": {"address": t.address, "server": t.server, "version": t.version},
-        "changes": [change_data(c) for c in plan.changes],
-        "summary": plan.summary,
-        "checks": [asdict(c) for c in plan.checks],
-        "unmanaged_csi_plugins": list(plan.unmanaged_csi),
-        "unpruned": list(plan.unpruned),
-    }
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2) + "\n"
 
 
 def render_plan(plan: Plan) -> str:
-    return json.dumps(plan_data(plan), indent=2) + "\n"
+    """The plan document."""
+    return _dump(plan_data(plan))
 
 
 def render_report(report: Report) -> str:
+    """The plan document, plus each change's outcome (`results`) and the totals (`outcome`)."""
     data = plan_data(report.plan)
     data["results"] = [
         {**change_data(r.change), "outcome": r.outcome.value, "error": r.error or None} for r in report.ordered()
     ]
     data["outcome"] = {"ok": report.ok, "interrupted": report.interrupted, **report.counts()}
-    return json.dumps(data, indent=2) + "\n"
+    return _dump(data)
 
 
 def render_drift(found: Drift) -> str:
+    """The plan document, plus the changes grouped by cause (`drift`)."""
     data = plan_data(found.plan)
     data["drift"] = {
         "found": found.found,
         "groups": {cause.name.lower(): [change_data(c) for c in changes] for cause, changes in found.groups.items()},
     }
-    return json.dumps(data, indent=2) + "\n"
+    return _dump(data)
+
+
+def render_checks(checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+    """`reconcile check`: `checks` in ID order, then `unmanaged_csi_plugins` (the plan's key too)."""
+    return _dump(
+        {"format_version": FORMAT_VERSION, "checks": checks_data(checks), "unmanaged_csi_plugins": list(unmanaged)}
+    )
+
+
+class JsonRenderer:
+    """The `json` format (render.Renderer)."""
+
+    def render_plan(self, plan: Plan) -> str:
+        return render_plan(plan)
+
+    def render_drift(self, drift: Drift) -> str:
+        return render_drift(drift)
+
+    def render_report(self, report: Report) -> str:
+        return render_report(report)
+
+    def render_checks(self, checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+        return render_checks(checks, unmanaged)

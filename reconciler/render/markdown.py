@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 
 from reconciler.apply import Outcome, Report
+from reconciler.checks import Check
 from reconciler.drift import Cause, Drift
 from reconciler.plan import Plan
 from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
@@ -85,14 +86,23 @@ def _ordered(changes: Sequence[Change]) -> list[Change]:
     return [c for c in changes if c.blocked] + [c for c in changes if not c.blocked]
 
 
-def _checks(plan: Plan) -> list[str]:
-    if not plan.checks:
-        return []
+def _checks_table(checks: Sequence[Check], unmanaged: Sequence[str]) -> list[str]:
     rows = ["#### Nomad CSI plugins", "", "| plugin | status |", "|---|---|"]
-    rows += [f"| `{c.id}` | {'✅ ok' if c.ok else '❌ ' + c.reason} |" for c in plan.checks]
-    if plan.unmanaged_csi:
-        rows += ["", "Unmanaged: " + ", ".join(f"`{i}`" for i in plan.unmanaged_csi)]
+    rows += [f"| `{c.id}` | {'✅ ok' if c.ok else '❌ ' + c.reason} |" for c in checks]
+    if unmanaged:
+        rows += ["", "Unmanaged: " + ", ".join(f"`{i}`" for i in unmanaged)]
     return [*rows, ""]
+
+
+def _checks(plan: Plan) -> list[str]:
+    return _checks_table(plan.checks, plan.unmanaged_csi) if plan.checks else []
+
+
+def render_checks(checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+    """`reconcile check` as markdown: the checks table and the failing count."""
+    failing = sum(1 for c in checks if not c.ok)
+    status = f"❌ {failing} of {len(checks)} failing" if failing else f"✅ all {len(checks)} pass"
+    return "\n".join([*_checks_table(checks, unmanaged), status]) + "\n"
 
 
 def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
@@ -141,3 +151,22 @@ def render_report(report: Report, limit: int = GITHUB_LIMIT) -> str:
         error = f" — {r.error.splitlines()[0]}" if r.outcome is Outcome.FAILED and r.error else ""
         rows.append(f"- **{r.outcome.value}** {verb(r.change)} `{subject(r.change)}`{error}")
     return _fit(head, rows, [], limit)
+
+
+class MarkdownRenderer:
+    """The `markdown` format (render.Renderer), cut to `limit` characters (GitHub's by default)."""
+
+    def __init__(self, *, limit: int = GITHUB_LIMIT) -> None:
+        self.limit = limit
+
+    def render_plan(self, plan: Plan) -> str:
+        return render_plan(plan, self.limit)
+
+    def render_drift(self, drift: Drift) -> str:
+        return render_drift(drift, self.limit)
+
+    def render_report(self, report: Report) -> str:
+        return render_report(report, self.limit)
+
+    def render_checks(self, checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+        return render_checks(checks, unmanaged)

@@ -1,9 +1,15 @@
-"""Text output in the style of `terraform plan`: one line per change, then a summary."""
+"""Text output in the style of `terraform plan`: one line per change, then a summary.
+
+Also the progress lines printed while a command runs (`result_line` during apply, `check_line`
+while `check --wait` waits) and the Nomad CSI checks, wherever they appear.
+"""
 
 from __future__ import annotations
 
-from reconciler import checks
+from collections.abc import Sequence
+
 from reconciler.apply import Outcome, Report, Result
+from reconciler.checks import Check
 from reconciler.drift import Drift
 from reconciler.kinds import Action, Kind
 from reconciler.plan import Plan
@@ -65,14 +71,37 @@ def summary_line(plan: Plan) -> str:
     return text + "."
 
 
+def check_line(check: Check) -> str:
+    """`  ok   aws-ebs0` or `  FAIL aws-ebs0: 1 of 3 nodes healthy, need 2`."""
+    return f"  ok   {check.id}" if check.ok else f"  FAIL {check.id}: {check.reason}"
+
+
+def checks_summary(checks: Sequence[Check]) -> str:
+    """`All 3 checks pass.` or `1 of 3 checks failing.`"""
+    failing = sum(1 for c in checks if not c.ok)
+    noun = "check" if len(checks) == 1 else "checks"
+    if not failing:
+        return f"All {len(checks)} {noun} pass{'es' if len(checks) == 1 else ''}."
+    return f"{failing} of {len(checks)} {noun} failing."
+
+
 def checks_lines(plan: Plan) -> list[str]:
-    """The Nomad CSI checks block (empty when the manifests declare none)."""
+    """The Nomad CSI checks block of a plan or drift (empty when the manifests declare none)."""
     if not plan.checks:
         return []
-    lines = ["Nomad CSI plugins:", *(checks.check_line(c) for c in plan.checks)]
+    lines = ["Nomad CSI plugins:", *(check_line(c) for c in plan.checks)]
     if plan.unmanaged_csi:
         lines.append(f"  unmanaged: {', '.join(plan.unmanaged_csi)}")
-    return [*lines, checks.summary(plan.checks), ""]
+    return [*lines, checks_summary(plan.checks), ""]
+
+
+def render_checks(checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+    """`reconcile check`: one line per check, the unmanaged CSI plugins, the summary."""
+    lines = [check_line(c) for c in checks]
+    if unmanaged:
+        lines.append(f"Unmanaged CSI plugins: {', '.join(unmanaged)}")
+    lines.append(checks_summary(checks))
+    return "\n".join(lines) + "\n"
 
 
 def render_plan(plan: Plan, color: bool = False) -> str:
@@ -112,7 +141,7 @@ def result_line(result: Result, color: bool = False) -> str:
 
 def render_report(report: Report, color: bool = False) -> str:
     failing = report.plan.failing_checks
-    note = f"Nomad: {checks.summary(report.plan.checks)} (apply does not change Nomad)\n" if failing else ""
+    note = f"Nomad: {checks_summary(report.plan.checks)} (apply does not change Nomad)\n" if failing else ""
     return _report_body(report, color) + note
 
 
@@ -162,3 +191,22 @@ def render_drift(found: Drift, color: bool = False) -> str:
     total = sum(len(c) for c in found.groups.values()) + len(found.plan.failing_checks)
     lines.append(f"Drift: {total} difference{'s' if total != 1 else ''} between the cluster and git.")
     return "\n".join(lines) + "\n"
+
+
+class TextRenderer:
+    """The `text` format (render.Renderer); `color` adds ANSI colours for a terminal."""
+
+    def __init__(self, *, color: bool = False) -> None:
+        self.color = color
+
+    def render_plan(self, plan: Plan) -> str:
+        return render_plan(plan, self.color)
+
+    def render_drift(self, drift: Drift) -> str:
+        return render_drift(drift, self.color)
+
+    def render_report(self, report: Report) -> str:
+        return render_report(report, self.color)
+
+    def render_checks(self, checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
+        return render_checks(checks, unmanaged)
