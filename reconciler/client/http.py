@@ -138,7 +138,10 @@ class Http:
             transport=transport,
             timeout=timeout,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=parallelism, max_keepalive_connections=parallelism),
+            # Two connections beyond the request slots: a request cancelled mid-flight (Ctrl-C, SIGTERM)
+            # can hold its pooled connection until the pool notices, and the lock release that follows
+            # must still get one.
+            limits=httpx.Limits(max_connections=parallelism + 2, max_keepalive_connections=parallelism),
         )
         self.parallelism = parallelism
         self._slots = asyncio.Semaphore(parallelism)
