@@ -11,7 +11,6 @@ under a random per-plan salt, never the values, and no unsalted hash that a dict
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -19,9 +18,11 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
+from reconciler.kinds import Kind, select
 from reconciler.live import Live
 from reconciler.manifest import Desired
 from reconciler.render.common import short
+from reconciler.resources import State
 
 Snapshot = dict[str, Any]
 
@@ -30,53 +31,31 @@ SHOWN = 20
 
 
 def desired_snapshot(desired: Desired, salt: str) -> Snapshot:
-    """The desired state as plain data, keyed by entry, with env values only as a salted HMAC."""
-    state = desired.state
-    plugins = {}
-    for p in state.plugins:
-        env = {k: v.get_secret_value() for k, v in sorted((p.env or {}).items())}
-        mac = hmac.new(salt.encode(), json.dumps(env, sort_keys=True).encode(), hashlib.sha256).hexdigest()
-        plugins[str(p.key)] = {
-            "sha256": p.sha256,
-            "command": p.command,
-            "args": list(p.args),
-            "oci_image": p.oci_image,
-            "runtime": p.runtime,
-            "env": {"keys": sorted(env), "values": mac if env else ""},
-        }
-    return {
-        "plugins": plugins,
-        "runtimes": {f"runtime {r.name}": r.model_dump(exclude={"name"}) for r in state.runtimes},
-        "pins": {f"pin {p.type}/{p.name}": {"version": p.version} for p in state.pins},
-        "settings": {"settings": state.settings.model_dump(mode="json")},
-        "nomad": {f"CSI plugin {c.id}": c.model_dump(exclude={"id"}) for c in state.csi_plugins},
-    }
+    """The desired state as plain data, by kind and entry, with env values only as a salted HMAC."""
+    snapshot = _by_kind(desired.state, salt=salt, live=False)
+    snapshot["settings"] = {"settings": desired.state.settings.model_dump(mode="json")}
+    return snapshot
 
 
 def live_snapshot(live: Live) -> Snapshot:
-    """The live state a plan depends on, keyed by entry."""
-    state = live.state
-    plugins: dict[str, Any] = {}
-    for p in state.plugins:
-        if p.builtin:
-            plugins[f"{p.type}/{p.name} {p.version} (builtin)"] = {}
-            continue
-        entry: dict[str, Any] = {"sha256": p.sha256, "oci_image": p.oci_image, "runtime": p.runtime}
-        if p.command:  # only the entries the plan needed were read in full
-            entry |= {"command": p.command, "args": list(p.args), "declarative": p.declarative}
-        plugins[str(p.key)] = entry
-    mounts = None
+    """The live state a plan depends on, by kind and entry."""
+    snapshot = _by_kind(live.state, salt="", live=True)
+    snapshot["server"] = {"server": {"kind": live.server.kind, "version": live.server.version}}
+    snapshot["mounts"] = None
     if live.mounts is not None:
-        mounts = {
+        snapshot["mounts"] = {
             f"{'auth' if m.auth else 'secrets'} mount {m.path}": m.model_dump(exclude={"path", "auth"})
             for m in live.mounts
         }
+    return snapshot
+
+
+def _by_kind(state: State, *, salt: str, live: bool) -> Snapshot:
+    """Each declared kind's objects as `{kind: {label: data}}` (the kind's `snapshot` hook)."""
     return {
-        "server": {"server": {"kind": live.server.kind, "version": live.server.version}},
-        "plugins": plugins,
-        "runtimes": {f"runtime {r.name}": r.model_dump(exclude={"name"}) for r in state.runtimes},
-        "pins": {f"pin {p.type}/{p.name}": {"version": p.version} for p in state.pins},
-        "mounts": mounts,
+        kind.value: dict(kind.spec.snapshot(obj, salt=salt, live=live) for obj in select(state, kind))
+        for kind in Kind
+        if kind.spec.state_field
     }
 
 

@@ -166,6 +166,15 @@ class ResourceKind(Protocol):
         """The object as plain JSON-able data, secrets redacted."""
         ...
 
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        """(label, data) a saved plan keeps of `resource`, to tell later whether and how it changed.
+
+        The label names the object in a stale-plan message (`secret/kv v1.0.0`, `pin secret/kv`); the
+        data holds every field whose change makes the plan stale (`live`: as read from the server, where
+        some fields are read only for entries the plan needed). Secrets only as an HMAC under `salt`.
+        """
+        ...
+
 
 class Defaults:
     """Neutral answers for the optional hooks of `ResourceKind`; kinds override what applies."""
@@ -216,6 +225,9 @@ class Defaults:
 
     def fields_seen(self, change: Change) -> tuple[str, ...]:
         return self.compared
+
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError  # pragma: no cover - only kinds with a state_field are snapshotted
 
 
 def changed_fields(kind: ResourceKind, want: Resource, have: Resource) -> tuple[str, ...]:

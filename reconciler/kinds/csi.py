@@ -66,5 +66,9 @@ class CsiKind(Defaults):
     def view(self, resource: Resource) -> dict[str, Any]:
         return resource.model_dump(exclude={"id"})
 
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        assert isinstance(resource, CsiPlugin)
+        return f"CSI plugin {resource.id}", resource.model_dump(mode="json", exclude={"id"})
+
 
 KIND = CsiKind()

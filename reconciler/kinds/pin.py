@@ -115,5 +115,9 @@ class PinKind(Defaults):
         assert isinstance(resource, Pin)
         return {"version": resource.version}
 
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        assert isinstance(resource, Pin)
+        return f"pin {resource.type}/{resource.name}", {"version": resource.version}
+
 
 KIND = PinKind()

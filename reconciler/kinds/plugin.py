@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -228,6 +231,21 @@ class PluginKind(Defaults):
         if resource.env is not None:
             data["env"] = dict.fromkeys(sorted(resource.env), "(sensitive)")
         return data
+
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        assert isinstance(resource, Plugin)
+        if resource.builtin:
+            return f"{resource.type}/{resource.name} {resource.version} (builtin)", {}
+        data: dict[str, Any] = {"sha256": resource.sha256, "oci_image": resource.oci_image, "runtime": resource.runtime}
+        if live:
+            if resource.command:  # only the entries the plan needed were read in full
+                data |= {"command": resource.command, "args": list(resource.args), "declarative": resource.declarative}
+            return str(resource.key), data
+        env = {k: v.get_secret_value() for k, v in sorted((resource.env or {}).items())}
+        mac = hmac.new(salt.encode(), json.dumps(env, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+        data |= {"command": resource.command, "args": list(resource.args)}
+        data["env"] = {"keys": sorted(env), "values": mac if env else ""}
+        return str(resource.key), data
 
 
 KIND = PluginKind()

@@ -102,5 +102,9 @@ class RuntimeKind(Defaults):
         assert isinstance(resource, Runtime)
         return resource.model_dump(exclude={"name", "type"})
 
+    def snapshot(self, resource: Resource, *, salt: str, live: bool) -> tuple[str, dict[str, Any]]:
+        assert isinstance(resource, Runtime)
+        return f"runtime {resource.name}", resource.model_dump(mode="json", exclude={"name"})
+
 
 KIND = RuntimeKind()
