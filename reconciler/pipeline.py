@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import checks, loader, nomad_live, unmanaged
-from reconciler.client.http import RetryEvent
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
-from reconciler.client.vault import VaultApi, VaultTarget
-from reconciler.client.vault import connect as connect_vault
 from reconciler.diff import changes as diff_changes
 from reconciler.errors import PlanError
+from reconciler.http.client import RetryEvent
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import NomadTarget
+from reconciler.targets.nomad.api import connect as connect_nomad
+from reconciler.targets.vault.api import VaultApi, VaultTarget
+from reconciler.targets.vault.api import connect as connect_vault
 from reconciler.validate import validate
 
 STAGES = ("load", "read live", "validate", "diff", "read mounts", "plan")

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.client.failures import FAILURES
-from reconciler.client.http import Http, Retry
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.vault import VaultApi, VaultTarget
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.http.client import Http, Retry
+from reconciler.http.failures import FAILURES
+from reconciler.targets.nomad.api import NomadTarget
+from reconciler.targets.vault.api import VaultApi, VaultTarget
 from tests.cli import reconcile, write
 
 SECRET = "s.h34der-v4lue"

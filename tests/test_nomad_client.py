@@ -1,4 +1,4 @@
-"""The Nomad client (reconciler/client/nomad.py) and the live reads and blocking-query wait
+"""The Nomad client (reconciler/targets/nomad/api.py) and the live reads and blocking-query wait
 (reconciler/nomad_live.py), against the fake Nomad served on 127.0.0.1; httpx.MockTransport only
 for what the fake cannot produce (a lost `X-Nomad-Index`, a refused connection)."""
 
@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from reconciler.checks import Check
-from reconciler.client.http import Retry
-from reconciler.client.nomad import NomadApi, NomadTarget, connect, go_duration
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
+from reconciler.http.client import Retry
 from reconciler.nomad_live import parse_duration, read_csi, wait_for_checks
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import NomadApi, NomadTarget, connect, go_duration
 from tests.emulator.nomad import NomadFake
 from tests.emulator.nomad_fixtures import serve_nomad
 

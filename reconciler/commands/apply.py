@@ -14,8 +14,6 @@ from typing import Any
 
 from reconciler import confirm, lock, nomad_live, pipeline, render, saved, saved_schema, stale
 from reconciler.apply import Report, Result, apply
-from reconciler.client.http import Http
-from reconciler.client.vault import VaultApi
 from reconciler.commands.console import (
     EXIT_ERROR,
     EXIT_OK,
@@ -28,9 +26,11 @@ from reconciler.commands.console import (
 )
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, UsageError
+from reconciler.http.client import Http
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import text as render_text
+from reconciler.targets.vault.api import VaultApi
 
 
 @dataclass(frozen=True)

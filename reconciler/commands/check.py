@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import checks, loader, nomad_live, pipeline, render
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
 from reconciler.render import text as render_text
+from reconciler.targets.nomad.api import NomadTarget
+from reconciler.targets.nomad.api import connect as connect_nomad
 
 
 def run(

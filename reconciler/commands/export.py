@@ -9,8 +9,8 @@ from pathlib import Path
 
 from reconciler import export as exporting
 from reconciler import pipeline
-from reconciler.client.vault import VaultApi
 from reconciler.commands.console import EXIT_OK, announce_retry, out
+from reconciler.targets.vault.api import VaultApi
 
 
 def run(

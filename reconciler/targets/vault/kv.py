@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reconciler.client.http import Http
 from reconciler.errors import ApiError, LockError, PermissionDenied
+from reconciler.http.client import Http
 
 CAS_MISMATCH = "check-and-set parameter did not match"
 

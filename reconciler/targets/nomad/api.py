@@ -13,12 +13,12 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from reconciler.client import address as addresses
-from reconciler.client import settings
-from reconciler.client.http import DEFAULT_TIMEOUT, Http, Response, Retry, RetryEvent, Tls
-from reconciler.client.models import CsiPluginRead, CsiStub, parse, parse_list
-from reconciler.client.settings import Setting
 from reconciler.errors import UnexpectedResponse
+from reconciler.http import address as addresses
+from reconciler.http import settings
+from reconciler.http.client import DEFAULT_TIMEOUT, Http, Response, Retry, RetryEvent, Tls
+from reconciler.http.settings import Setting
+from reconciler.targets.vault.models import CsiPluginRead, CsiStub, parse, parse_list
 
 DEFAULT_ADDRESS = "http://127.0.0.1:4646"
 LIST_PATH = "/v1/plugins"

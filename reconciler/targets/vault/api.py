@@ -12,10 +12,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from reconciler.client import address as addresses
-from reconciler.client import settings
-from reconciler.client.http import DEFAULT_TIMEOUT, Http, Retry, RetryEvent, Tls
-from reconciler.client.models import (
+from reconciler.errors import ApiError, UsageError
+from reconciler.http import address as addresses
+from reconciler.http import settings
+from reconciler.http.client import DEFAULT_TIMEOUT, Http, Retry, RetryEvent, Tls
+from reconciler.http.settings import Setting
+from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
+from reconciler.targets.vault.models import (
     CatalogEntry,
     CatalogList,
     EntryData,
@@ -28,9 +31,6 @@ from reconciler.client.models import (
     SealStatus,
     parse,
 )
-from reconciler.client.settings import Setting
-from reconciler.errors import ApiError, UsageError
-from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
 
 
 @dataclass(frozen=True)

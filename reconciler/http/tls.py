@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.client.settings import pick
 from reconciler.errors import UsageError
+from reconciler.http.settings import pick
 
 _FIELDS = {"ca_cert": "CACERT", "ca_path": "CAPATH", "client_cert": "CLIENT_CERT", "client_key": "CLIENT_KEY"}
 

@@ -26,11 +26,11 @@ from tenacity import (
     wait_random,
 )
 
-from reconciler.client import failures
-from reconciler.client.address import display
-from reconciler.client.failures import ErrorStyle
-from reconciler.client.tls import Tls
 from reconciler.errors import ApiError, PermissionDenied, RedirectRefused, UnexpectedResponse, UsageError
+from reconciler.http import failures
+from reconciler.http.address import display
+from reconciler.http.failures import ErrorStyle
+from reconciler.http.tls import Tls
 
 __all__ = ["DEFAULT_TIMEOUT", "ErrorStyle", "Http", "Response", "Retry", "RetryEvent", "Tls"]
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from reconciler.client.address import display
 from reconciler.errors import UsageError
+from reconciler.http.address import display
 
 MAX_RETRIES = 100
 """Upper bound for VAULT_MAX_RETRIES / NOMAD_MAX_RETRIES: beyond it a run would never end."""

@@ -13,8 +13,8 @@ from typing import Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.client.http import Response
 from reconciler.errors import UnexpectedResponse
+from reconciler.http.client import Response
 
 M = TypeVar("M", bound=BaseModel)
 SHOWN_PROBLEMS = 3
