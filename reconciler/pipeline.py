@@ -22,10 +22,11 @@ from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.resources import CsiPlugin
-from reconciler.targets.nomad.api import NomadTarget
 from reconciler.targets.nomad.api import connect as connect_nomad
-from reconciler.targets.vault.api import VaultApi, VaultTarget
+from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault.api import VaultApi
 from reconciler.targets.vault.api import connect as connect_vault
+from reconciler.targets.vault.settings import VaultTarget
 from reconciler.validate import validate
 
 STAGES = ("load", "read live", "validate", "diff", "read mounts", "plan")

@@ -15,7 +15,8 @@ import httpx
 from reconciler import loader
 from reconciler.apply import Outcome, Report, Result, apply
 from reconciler.pipeline import Options, plan
-from reconciler.targets.vault.api import VaultApi, VaultTarget, connect
+from reconciler.targets.vault.api import VaultApi, connect
+from reconciler.targets.vault.settings import VaultTarget
 from tests.cli import SHA_A, SHA_B, SHA_C, reconcile, write
 from tests.servers import BaoServer
 

@@ -15,7 +15,8 @@ from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, Usag
 from reconciler.http import address
 from reconciler.http.client import Http, Retry
 from reconciler.plan import build_plan
-from reconciler.targets.vault.api import VaultApi, VaultTarget, connect
+from reconciler.targets.vault.api import VaultApi, connect
+from reconciler.targets.vault.settings import VaultTarget
 from tests.factories import OPENBAO, desired, live, live_plugin
 
 FAST = Retry(attempts=3, initial=0.001, maximum=0.002)

@@ -12,8 +12,9 @@ import pytest
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.http.client import Http, Retry
 from reconciler.http.failures import FAILURES
-from reconciler.targets.nomad.api import NomadTarget
-from reconciler.targets.vault.api import VaultApi, VaultTarget
+from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault.api import VaultApi
+from reconciler.targets.vault.settings import VaultTarget
 from tests.cli import reconcile, write
 
 SECRET = "s.h34der-v4lue"

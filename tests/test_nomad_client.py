@@ -17,7 +17,8 @@ from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, Usag
 from reconciler.http.client import Retry
 from reconciler.nomad_live import parse_duration, read_csi, wait_for_checks
 from reconciler.resources import CsiPlugin
-from reconciler.targets.nomad.api import NomadApi, NomadTarget, connect, go_duration
+from reconciler.targets.nomad.api import NomadApi, connect, go_duration
+from reconciler.targets.nomad.settings import NomadTarget
 from tests.emulator.nomad import NomadFake
 from tests.emulator.nomad_fixtures import serve_nomad
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from reconciler import checks, loader, nomad_live, pipeline, render
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
 from reconciler.render import text as render_text
-from reconciler.targets.nomad.api import NomadTarget
 from reconciler.targets.nomad.api import connect as connect_nomad
+from reconciler.targets.nomad.settings import NomadTarget
 
 
 def run(
