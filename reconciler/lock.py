@@ -31,7 +31,7 @@ from tenacity import (
 from reconciler.errors import LockError, ReconcileError
 from reconciler.http import address
 from reconciler.http.client import Http
-from reconciler.nomad_live import parse_duration
+from reconciler.kinds.csi_live import parse_duration
 from reconciler.resources import LockSettings
 from reconciler.targets.vault.kv import KvKey, Secret
 
