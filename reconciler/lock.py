@@ -28,10 +28,10 @@ from tenacity import (
     wait_random,
 )
 
+from reconciler.durations import parse_duration
 from reconciler.errors import LockError, ReconcileError
 from reconciler.http import address
 from reconciler.http.client import Http
-from reconciler.kinds.csi_live import parse_duration
 from reconciler.resources import LockSettings
 from reconciler.targets.vault.kv import KvKey, Secret
 

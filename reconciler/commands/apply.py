@@ -24,10 +24,10 @@ from reconciler.commands.console import (
     say,
     step_summary,
 )
+from reconciler.durations import parse_duration
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, UsageError
 from reconciler.http.client import Http
-from reconciler.kinds import csi_live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import text as render_text
@@ -60,7 +60,7 @@ def run(opts: pipeline.Options, choices: Choices, environ: Mapping[str, str]) ->
         if opts.replace or not opts.prune:
             raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
         saved_doc, opts = _read_saved(choices.plan_file, opts)
-    patience = csi_live.parse_duration(choices.lock_timeout)
+    patience = parse_duration(choices.lock_timeout)
     desired = pipeline.load(opts.manifests)
     target = pipeline.vault_target(opts.address, environ)
     hooks = pipeline.Hooks(on_retry=announce_retry)
