@@ -1,5 +1,5 @@
-"""The Nomad client (reconciler/client/nomad.py) and the live reads and blocking-query wait
-(reconciler/nomad_live.py), against the fake Nomad served on 127.0.0.1; httpx.MockTransport only
+"""The Nomad client (reconciler/targets/nomad/api.py) and the live reads and blocking-query wait
+(reconciler/kinds/csi_live.py), against the fake Nomad served on 127.0.0.1; httpx.MockTransport only
 for what the fake cannot produce (a lost `X-Nomad-Index`, a refused connection)."""
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from reconciler.checks import Check
-from reconciler.client.http import Retry
-from reconciler.client.nomad import NomadApi, NomadTarget, connect, go_duration
+from reconciler.durations import parse_duration
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
-from reconciler.nomad_live import parse_duration, read_csi, wait_for_checks
+from reconciler.http.client import Retry
+from reconciler.kinds.csi_live import read_csi, wait_for_checks
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import NomadApi, connect, go_duration
+from reconciler.targets.nomad.settings import NomadTarget
 from tests.emulator.nomad import NomadFake
 from tests.emulator.nomad_fixtures import serve_nomad
 
@@ -128,10 +130,10 @@ def test_list_always_sends_type_csi_with_namespace_region_and_token(served_nomad
             await api.aclose()
 
     listing, plugin = run(go)
-    assert [s["ID"] for s in listing.stubs] == ["aws-ebs0"]
+    assert [s.ID for s in listing.stubs] == ["aws-ebs0"]
     assert listing.index == fake.index
     assert plugin is not None
-    assert len(plugin["Nodes"]) == 2
+    assert len(plugin.Nodes or {}) == 2
     assert fake.requests == [
         ("GET", "/v1/plugins?type=csi&namespace=prod&region=global"),
         ("GET", "/v1/plugin/csi/aws-ebs0?namespace=prod&region=global"),
@@ -217,7 +219,7 @@ def test_read_csi_reads_only_declared_plugins_the_list_shows(served_nomad: tuple
     live = call(api_at(base_url), lambda api: read_csi(api, declared))
     assert live.plugins["gone"] is None
     assert live.plugins["a"] is not None
-    assert live.plugins["a"]["ID"] == "a"
+    assert live.plugins["a"].ID == "a"
     assert live.unmanaged == ("zz-other",)
     assert live.index == fake.index
     assert sorted(reads(fake)) == ["/v1/plugin/csi/a", "/v1/plugin/csi/b"]
