@@ -201,7 +201,7 @@ async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: s
     changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
     if needs_mounts(changes, desired.state.settings, live):
         live = await read_mounts(api, live)
-    the_plan = build_plan(changes, live, desired.state.settings, address)
+    the_plan = build_plan(changes, live, desired.state.settings, address, desired.state)
     if not (opts.prune and desired.state.settings.prune):
         the_plan = dataclasses.replace(the_plan, unpruned=unmanaged.left_by_prune(desired, live))
     return Computed(desired, live, the_plan)

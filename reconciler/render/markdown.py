@@ -107,6 +107,7 @@ def render_checks(checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
 
 def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
     head = _heading("reconcile plan", plan) + _checks(plan)
+    head += [line for note in plan.notes for line in (f"ℹ️ {note}", "")]
     if plan.unpruned:
         head += ["ℹ️ " + unpruned_line(plan.unpruned), ""]
     if not plan.changes:

@@ -109,6 +109,8 @@ def render_plan(plan: Plan, color: bool = False) -> str:
     lines += [change_line(c, color) for c in plan.changes]
     if plan.changes:
         lines.append("")
+    if plan.notes:
+        lines += [*(f"Note: {n}" for n in plan.notes), ""]
     lines += checks_lines(plan)
     lines.append(summary_line(plan))
     if plan.unpruned:
