@@ -37,6 +37,7 @@ from reconciler import (
     saved_schema,
     signals,
     stale,
+    status,
     unmanaged,
 )
 from reconciler import export as exporting
@@ -51,6 +52,7 @@ from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageErr
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
+from reconciler.render import status as render_status
 from reconciler.render import text as render_text
 from reconciler.resources import CsiPlugin
 
@@ -332,9 +334,43 @@ def drift_command(
     def body() -> int:
         opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
         _preflight()
-        found = drift.detect(_compute(opts).plan)
+        computed = _compute(opts)
+        mounts = _inventory(computed.desired, opts).mismatches
+        found = drift.detect(computed.plan, mounts)
         _emit(output_format, lambda r: r.render_drift(found))
         return EXIT_CHANGES if found.found else EXIT_OK
+
+    _run(body)
+
+
+def _inventory(desired: Desired, opts: Options) -> status.Inventory:
+    """The plugins and their mounts (status.py): read-only."""
+    target = VaultTarget.from_env(opts.address)
+
+    async def go() -> status.Inventory:
+        async with _connect(target, opts.parallelism, opts.timeout).http as http:
+            return await status.read_status(VaultApi(http), desired.state, target.display_address)
+
+    return asyncio.run(go())
+
+
+@app.command("status")
+def status_command(
+    manifests: ManifestsOpt = Path("manifests"),
+    address: AddressOpt = None,
+    output_format: FormatOpt = Format.text,
+    parallelism: ParallelismOpt = 8,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Inventory: each plugin's versions and pin, each mount's versions and a verdict. Read-only; exit 0."""
+
+    def body() -> int:
+        _preflight()
+        opts = Options(manifests, address, parallelism=parallelism, timeout=timeout)
+        found = _inventory(loader.load(manifests), opts)
+        _print(render_status.render(found, output_format.value))
+        _step_summary(render_status.markdown(found))
+        return EXIT_OK
 
     _run(body)
 

@@ -117,16 +117,21 @@ def under_pins(
 
 
 def reloads(
+    changes: Sequence[Change],
     declared: Sequence[DeclaredMount],
     mounts: Sequence[Mount],
     running: Mapping[MountKey, str],
     builds: Mapping[tuple[str, str, str], str],
 ) -> list[Change]:
-    """Reloads of the declared mounts that will not run their target version (or its declared build).
+    """Reloads of the declared mounts the plan tunes, and of those that do not run their target
+    version (or its declared build).
 
     `running`: each mount's target (`targets`); `builds`: (type, name, version) -> declared sha256.
-    Mounts the plan enables start on their version and need none.
+    A tuned mount is reloaded even when `running_plugin_version` already shows its target: after a
+    failed reload that field is stale and nothing runs (docs/plugin-behaviour.md). Mounts the plan
+    enables start on their version and need none.
     """
+    tuned = {(c.type, c.name) for c in changes if c.kind is Kind.MOUNT and c.action is Action.UPDATE}
     live = {key(m): m for m in mounts}
     moves: dict[PluginId, list[tuple[str, str]]] = {}
     for d in declared:
@@ -137,6 +142,8 @@ def reloads(
         sha = builds.get((mount_type(m), m.plugin, target), "")
         if m.running_plugin_version != target:
             why = f"{m.running_plugin_version or 'unversioned'} -> {target}"
+        elif key(m) in tuned:
+            why = f"tuned, restart on {target}"
         elif sha and m.running_sha256 and m.running_sha256 != sha:
             why = f"{target} sha256 {_short(m.running_sha256)} -> {_short(sha)}"
         else:
@@ -149,7 +156,7 @@ def reloads(
             t,
             name,
             after=ReloadMounts(mounts=tuple(path for path, _ in sorted(moved))),
-            reason="declared mounts must run their version: " + ", ".join(f"{p} ({w})" for p, w in sorted(moved)),
+            reason="declared mounts must run their version: " + ", ".join(f"{p} {w}" for p, w in sorted(moved)),
         )
         for (t, name), moved in sorted(moves.items())
     ]

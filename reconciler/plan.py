@@ -175,7 +175,9 @@ def build_plan(
     every = adjusted.changes
     targets = mount_rules.targets(every, mounts, pinned, mount_rules.catalog_after(every, live))
     plugin_wide = safety.reloads(every, mounts, pinned) if settings.reload == "changed" else []
-    every += mount_rules.merge(plugin_wide, mount_rules.reloads(declared, mounts, targets, mount_rules.builds(desired)))
+    every += mount_rules.merge(
+        plugin_wide, mount_rules.reloads(every, declared, mounts, targets, mount_rules.builds(desired))
+    )
     skipped = safety.skipped_reloads(every, live.server)
     endpoint = safety.reload_endpoint(live.server)
     restarting = [c for i, c in enumerate(every) if c.kind is Kind.RELOAD and i not in skipped]
