@@ -165,10 +165,11 @@ def _plugin_delete(
     ]
     if not users:
         return ""
-    if all(moves.targets.get(_key(m)) != version and _key(m) in moves.restarted for m in users):
+    stuck = [m for m in users if moves.targets.get(_key(m)) == version or _key(m) not in moves.restarted]
+    if not stuck:
         return True
     shown = version or "the unversioned entry"
-    return f"{shown} is in use by mounts: {', '.join(sorted(m.path for m in users))}"
+    return f"{shown} is in use by mounts: {', '.join(sorted(m.path for m in stuck))}"
 
 
 def referenced_runtimes(changes: Sequence[Change], live: Live) -> dict[int, str]:

@@ -246,7 +246,7 @@ def _reference_problem(
         return ("plugin", f"plugin {kind}/{mount.plugin} is not declared under plugins:")
     if kind not in types[mount.plugin]:
         declared_as = "/".join(sorted(types[mount.plugin]))
-        return ("plugin", f"plugin {mount.plugin} is declared as {declared_as}, but this is a {kind} mount")
+        return ("plugin", f"plugin {mount.plugin} is declared as {declared_as}, but the mount has type {kind}")
     if mount.plugin_version != LATEST and (kind, mount.plugin, mount.plugin_version) not in versions:
         why = f"{mount.plugin_version} is not a version of {kind}/{mount.plugin} declared under plugins:"
         return ("plugin_version", why)

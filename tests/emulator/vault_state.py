@@ -1027,7 +1027,6 @@ def _no_handshake(path: Path) -> str:
     )
 
 
-
 def _mount_path(path: str) -> str:
     path = path.strip("/")
     return path + "/"
