@@ -44,13 +44,22 @@ def desired_snapshot(desired: Desired, salt: str) -> Snapshot:
             "runtime": p.runtime,
             "env": {"keys": sorted(env), "values": mac if env else ""},
         }
-    return {
+    snapshot: Snapshot = {
         "plugins": plugins,
         "runtimes": {f"runtime {r.name}": r.model_dump(exclude={"name"}) for r in state.runtimes},
         "pins": {f"pin {p.type}/{p.name}": {"version": p.version} for p in state.pins},
         "settings": {"settings": state.settings.model_dump(mode="json")},
         "nomad": {f"CSI plugin {c.id}": c.model_dump(exclude={"id"}) for c in state.csi_plugins},
     }
+    mounts = getattr(state, "mounts", ())
+    if mounts:  # only then: saved plans of manifests without mounts keep their digest
+        snapshot["mounts"] = {
+            f"{'auth' if m.auth else 'secret'} mount {m.path}": m.model_dump(
+                include={"plugin", "plugin_version", "create"}
+            )
+            for m in mounts
+        }
+    return snapshot
 
 
 def live_snapshot(live: Live) -> Snapshot:

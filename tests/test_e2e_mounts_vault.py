@@ -108,3 +108,18 @@ def test_latest_is_refused_on_vault(vault, tmp_path: Path) -> None:
     r = reconcile("plan", "-m", write(tmp_path / "m.yaml", manifest(mount="latest")), env=env)
     assert r.exit_code == 1
     assert 'mount team-a/: plugin_version "latest" need OpenBao 2.7+, but the server is Vault' in r.stderr
+
+
+def test_a_saved_plan_is_stale_when_a_mount_version_changes_in_the_manifests(vault_1_17, tmp_path: Path) -> None:
+    _, env = vault_1_17
+    m = write(tmp_path / "m.yaml", manifest(mount=V2))
+    saved = tmp_path / "plan.json"
+    r = reconcile("plan", "--out", saved, "-m", m, env=env)
+    assert r.exit_code == 0, r.output
+    write(m, manifest(mount=V1))
+    stale = reconcile("apply", saved, "-m", m, env=env)
+    assert stale.exit_code == 1
+    assert (
+        "stale plan: secret mount team-a/: plugin_version changed in the manifests ('v2.0.0' -> 'v1.0.0')"
+        in stale.stderr
+    )
