@@ -15,7 +15,6 @@ from reconciler.checks import Check
 from reconciler.drift import Drift
 from reconciler.plan import FORMAT_VERSION, Plan
 from reconciler.plan_data import change_data, checks_data, plan_data
-from reconciler.render.status import mount_data
 
 
 def _dump(data: dict[str, Any]) -> str:
@@ -45,6 +44,8 @@ def render_drift(found: Drift) -> str:
         "groups": {cause.name.lower(): [change_data(c) for c in changes] for cause, changes in found.groups.items()},
     }
     if found.mounts:
+        from reconciler.render.status import mount_data  # only drift with mounts needs the status views
+
         data["drift"]["mounts"] = [mount_data(m) for m in found.mounts]
     return _dump(data)
 
