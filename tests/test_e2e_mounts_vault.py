@@ -123,3 +123,12 @@ def test_a_saved_plan_is_stale_when_a_mount_version_changes_in_the_manifests(vau
         "stale plan: secret mount team-a/: plugin_version changed in the manifests ('v2.0.0' -> 'v1.0.0')"
         in stale.stderr
     )
+
+
+def test_a_declared_mount_of_another_plugin_is_refused(vault_1_17, tmp_path: Path) -> None:
+    emu, env = vault_1_17
+    emu.register_plugin("secret", "other", version=V1, sha256=SHA_A)
+    emu.add_mount("team-c/", "other", plugin_version=V1)
+    r = reconcile("plan", "-m", write(tmp_path / "m.yaml", manifest(mount=V1, path="team-c")), env=env)
+    assert r.exit_code == 1
+    assert "mount team-c/ is a mount of 'other', not 'kv-extra': reconcile never re-mounts" in r.stderr

@@ -130,3 +130,18 @@ def test_the_schema_documents_mounts() -> None:
     doc = json_schema()["$defs"]["MountDoc"]
     assert doc["required"] == ["path", "type", "plugin", "plugin_version"]
     assert doc["properties"]["create"]["default"] is False
+
+
+def test_how_mount_changes_are_named() -> None:
+    from reconciler.kinds import Action, Change
+
+    spec = Kind.MOUNT.spec
+    after = DeclaredMount(path="ldap/", plugin="ldap-extra", auth=True, plugin_version="v2.0.0", create=True)
+    enable = Change(Kind.MOUNT, Action.CREATE, "auth", "ldap/", "v2.0.0", after=after)
+    assert (spec.label(enable), spec.verb(Action.CREATE), spec.verb(Action.UPDATE)) == (
+        "mount auth/ldap/",
+        "enable",
+        "tune",
+    )
+    assert spec.subject(enable) == "mount auth/ldap/ of auth/ldap-extra v2.0.0"
+    assert spec.view(after) == {"plugin": "ldap-extra", "plugin_version": "v2.0.0"}
