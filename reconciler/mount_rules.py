@@ -156,7 +156,7 @@ def reloads(
             t,
             name,
             after=ReloadMounts(mounts=tuple(path for path, _ in sorted(moved))),
-            reason="declared mounts must run their version: " + ", ".join(f"{p} {w}" for p, w in sorted(moved)),
+            reason="declared mounts must run their version: " + _listed([f"{p} {w}" for p, w in sorted(moved)]),
         )
         for (t, name), moved in sorted(moves.items())
     ]
@@ -196,6 +196,15 @@ def endpoint_of(change: Change, reload_endpoint: str, unversioned: frozenset[Mou
     if change.kind is Kind.MOUNT and (change.type, change.name) in unversioned:
         return PINNED
     return ""
+
+
+SHOWN = 5
+"""A reload's reason names this many mounts (its `after.mounts` lists them all)."""
+
+
+def _listed(items: list[str]) -> str:
+    more = len(items) - SHOWN
+    return ", ".join(items[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def _short(sha: str) -> str:

@@ -129,3 +129,12 @@ def test_notes_are_shown_in_every_format() -> None:
     assert "Note: mount up/ declares v1.0.0" in render.get("text").render_plan(plan)
     assert "ℹ️ mount up/ declares v1.0.0" in render.get("markdown").render_plan(plan)
     assert '"notes": [' in render.get("json").render_plan(plan)
+
+
+def test_a_reload_of_many_mounts_names_five_and_lists_all() -> None:
+    paths = [f"m{i}/" for i in range(7)]
+    want = State(plugins=(plugin(version=V2),), mounts=tuple(declared(path=p) for p in paths))  # type: ignore[call-arg]
+    plan = planned(want, live_plugin(version=V2), mounts=[mount(p) for p in paths])
+    (reload,) = [s for s in plan.steps if s.kind is Kind.RELOAD]
+    assert reload.after == ReloadMounts(mounts=tuple(paths))
+    assert reload.reason.endswith("m4/ v1.0.0 -> v2.0.0 and 2 more")
