@@ -180,6 +180,25 @@ def drift_command(
     _dispatch(body)
 
 
+@app.command("status")
+def status_command(
+    manifests: ManifestsOpt = Path("manifests"),
+    address: AddressOpt = None,
+    output_format: FormatOpt = Format.text,
+    parallelism: ParallelismOpt = 8,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Inventory: each plugin's versions and pin, each mount's versions and a verdict. Read-only; exit 0."""
+
+    def body() -> int:
+        from reconciler.commands import status as command
+
+        opts = _options(manifests, address, parallelism=parallelism, timeout=timeout)
+        return command.run(opts, os.environ, fmt=output_format)
+
+    _dispatch(body)
+
+
 @app.command("export")
 def export_command(
     address: AddressOpt = None,

@@ -15,6 +15,7 @@ ReconcileError                   anything reconcile reports without a traceback 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,8 +111,16 @@ class LockError(ReconcileError):
     """The apply lock (`settings.lock`) could not be taken, released or read; nothing was applied."""
 
 
+_MULTIERROR_HEADER = re.compile(r"(?:^|\s)\d+ errors? occurred:$")
+
+
 def _squash(message: str) -> str:
-    """Vault wraps core errors as go-multierror text: keep only the messages."""
-    lines = [ln.strip().removeprefix("* ") for ln in message.splitlines()]
-    kept = [ln for ln in lines if ln and not (ln.endswith("occurred:") and "error" in ln)]
+    """Vault wraps core errors as go-multierror text: keep only the messages, each once.
+
+    Headers may be nested (`cannot reload plugin on "x/": invalid backend version: 2 errors
+    occurred:`): only the header is dropped, never the text before it. go-plugin repeats its whole
+    explanation for each protocol version it tried; repeated lines are shown once.
+    """
+    lines = [_MULTIERROR_HEADER.sub("", ln.strip().removeprefix("* ")).rstrip() for ln in message.splitlines()]
+    kept = list(dict.fromkeys(ln for ln in lines if ln))
     return "; ".join(kept) if kept else message.strip()

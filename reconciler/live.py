@@ -2,7 +2,8 @@
 
 Every kind reads its own objects (kinds/*.py `read`), concurrently; the plugin catalog reads the
 details of an entry only where the plan compares it or may delete it (kinds/plugin_live.py).
-Mounts are read separately, and only for plans that delete versions or may reload.
+Mounts are read separately, and only for plans that delete versions or may reload (the mount
+kind reads them with the rest when the manifests declare mounts).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ async def read_live(api: VaultApi, desired: State, *, every_entry: bool = False)
 
 
 async def read_mounts(api: VaultApi, live: Live) -> Live:
-    """Add the secrets and auth mounts (for the in-use checks and reloads)."""
-    secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
-    return Live(server=live.server, state=live.state, mounts=(*secrets, *auth))
+    """Add the secrets and auth mounts (for the in-use checks and reloads); reused when the mount
+    kind read them already, for declared mounts."""
+    read: tuple[Mount, ...] = tuple(getattr(live.state, "mounts", ()))
+    if not read:
+        secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
+        read = (*secrets, *auth)
+    return Live(server=live.server, state=live.state, mounts=read)

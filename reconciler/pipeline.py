@@ -108,7 +108,7 @@ async def vault_plan(
     if needs_mounts(found, desired.state.settings, live):
         live = await read_mounts(api, live)
     hooks.stage("read mounts")
-    the_plan = build_plan(found, live, desired.state.settings, address)
+    the_plan = build_plan(found, live, desired.state.settings, address, desired.state)
     if not (opts.prune and desired.state.settings.prune):
         the_plan = dataclasses.replace(the_plan, unpruned=unmanaged.left_by_prune(desired, live))
     hooks.stage("plan")

@@ -2,8 +2,9 @@
 
 Diff says what differs; the plan says what to do. Each change becomes a `Step` with its apply
 phase (the kind's rank), its verdict (blocked, skipped, recheck the mounts) and, for reloads, the
-endpoint to call; reloads are added here (`reload: changed`). The rules are plain functions over
-the whole plan (safety.py). The plan is the contract: apply runs exactly these steps, phase by phase.
+endpoint to call; reloads are added here (`reload: changed`, and for declared mounts that must move
+to their version). The rules are plain functions over the whole plan (safety.py, mount_rules.py).
+The plan is the contract: apply runs exactly these steps, phase by phase.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler import safety
+from reconciler import mount_rules, safety
 from reconciler.checks import Check
 from reconciler.kinds import Action, Change, Kind, phase_of
 from reconciler.live import Live
-from reconciler.resources import TYPE_ORDER, PluginType, Settings, version_sort_key
+from reconciler.resources import TYPE_ORDER, PluginType, Settings, State, version_sort_key
 
 FORMAT_VERSION = 1
 
@@ -45,7 +46,7 @@ class Step:
     recheck_mounts: bool = False
     """A delete of a version mounts run before a reload in the same plan: apply re-reads mounts first."""
     endpoint: str = ""
-    """The API variant apply calls (reloads: `by_name` or `backend`); "" for the kind's only one."""
+    """The API variant apply calls (reloads: `by_name` or `backend`; `pinned` enables); "" for the kind's only one."""
 
     @property
     def kind(self) -> Kind:
@@ -100,6 +101,8 @@ class Plan:
     """Live CSI plugins no manifest declares (information only)."""
     unpruned: tuple[str, ...] = ()
     """With prune off: live entries no manifest declares, left in place (information only)."""
+    notes: tuple[str, ...] = ()
+    """What the plan cannot change but the reader should know (a declared mount version a Vault pin overrides)."""
 
     @property
     def changes(self) -> tuple[Step, ...]:
@@ -143,7 +146,9 @@ def sort_key(step: Step) -> tuple[int, int, str, tuple[object, ...]]:
 
 
 def needs_mounts(changes: Iterable[Change], settings: Settings, live: Live) -> bool:
-    """Mounts are read only when a plan deletes plugin versions or may reload."""
+    """Mounts are read only when a plan deletes plugin versions or may reload (declared mounts may)."""
+    if getattr(live.state, "mounts", ()):
+        return True  # read already, for the declared mounts
     if settings.reload == "changed" and live.state.pins:
         return True  # a mount may still run a version other than its pin (an earlier reload failed)
     for c in changes:
@@ -156,15 +161,28 @@ def needs_mounts(changes: Iterable[Change], settings: Settings, live: Live) -> b
     return False
 
 
-def build_plan(changes: Sequence[Change], live: Live, settings: Settings, address: str) -> Plan:
-    """Wrap the changes in steps: add reloads, decide verdicts and endpoints, order by phase."""
+def build_plan(
+    changes: Sequence[Change], live: Live, settings: Settings, address: str, desired: State | None = None
+) -> Plan:
+    """Wrap the changes in steps: add reloads, decide verdicts and endpoints, order by phase.
+
+    `desired` brings the declared mounts (mount_rules.py); without it, no mount is reloaded for them.
+    """
     mounts = live.mounts or ()
-    every = list(changes)
-    if settings.reload == "changed":
-        every += safety.reloads(changes, mounts, safety.pins_after(changes, live))
+    declared = mount_rules.declared_mounts(desired)
+    pinned = safety.pins_after(changes, live)
+    adjusted = mount_rules.under_pins(changes, declared, pinned)
+    every = adjusted.changes
+    targets = mount_rules.targets(every, mounts, pinned, mount_rules.catalog_after(every, live))
+    plugin_wide = safety.reloads(every, mounts, pinned) if settings.reload == "changed" else []
+    every += mount_rules.merge(
+        plugin_wide, mount_rules.reloads(every, declared, mounts, targets, mount_rules.builds(desired))
+    )
     skipped = safety.skipped_reloads(every, live.server)
-    verdicts = safety.delete_verdicts(every, live, mounts, skipped)
     endpoint = safety.reload_endpoint(live.server)
+    restarting = [c for i, c in enumerate(every) if c.kind is Kind.RELOAD and i not in skipped]
+    moves = safety.Moves(targets, mount_rules.covered(restarting, mounts, endpoint))
+    verdicts = safety.delete_verdicts(every, live, mounts, skipped, moves)
     steps = [
         Step(
             change=c,
@@ -172,9 +190,9 @@ def build_plan(changes: Sequence[Change], live: Live, settings: Settings, addres
             blocked=verdicts.blocked.get(i),
             skipped=verdicts.skipped.get(i),
             recheck_mounts=i in verdicts.recheck,
-            endpoint=endpoint if c.kind is Kind.RELOAD else "",
+            endpoint=mount_rules.endpoint_of(c, endpoint, adjusted.unversioned_enables),
         )
         for i, c in enumerate(every)
     ]
     target = Target(address=address, server=live.server.kind, version=live.server.version)
-    return Plan(target=target, steps=tuple(sorted(steps, key=sort_key)))
+    return Plan(target=target, steps=tuple(sorted(steps, key=sort_key)), notes=adjusted.notes)

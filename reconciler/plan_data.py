@@ -40,9 +40,9 @@ def checks_data(checks: Sequence[Check]) -> list[dict[str, Any]]:
 
 
 def plan_data(plan: Plan) -> dict[str, Any]:
-    """The whole plan; its keys and their order are the JSON contract."""
+    """The whole plan; its keys and their order are the JSON contract (`notes` only when there are some)."""
     t = plan.target
-    return {
+    data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "target": {"address": t.address, "server": t.server, "version": t.version},
         "changes": [change_data(c) for c in plan.changes],
@@ -51,3 +51,6 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "unmanaged_csi_plugins": list(plan.unmanaged_csi),
         "unpruned": list(plan.unpruned),
     }
+    if plan.notes:
+        data["notes"] = list(plan.notes)
+    return data

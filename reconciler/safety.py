@@ -7,7 +7,7 @@ apply re-reads the mounts first (recheck). plan.py turns their answers into step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.kinds import Action, Change, Kind
@@ -17,6 +17,24 @@ from reconciler.resources import Mount, PluginType, ServerInfo
 
 PluginId = tuple[str, str]
 """(type, name): what pins and reloads are about."""
+
+
+@dataclass(frozen=True)
+class Moves:
+    """Where the plan leaves the mounts: the version each will run, and the ones its reloads restart."""
+
+    targets: Mapping[tuple[str, str], str]
+    """(type, path) -> the version the mount runs after its next (re)start."""
+    restarted: set[tuple[str, str]]
+    """(type, path) of the mounts a reload of the plan restarts."""
+
+
+def _type(mount: Mount) -> str:
+    return PluginType.AUTH if mount.auth else PluginType.SECRET
+
+
+def _key(mount: Mount) -> tuple[str, str]:
+    return (_type(mount), mount.path)
 
 
 @dataclass(frozen=True)
@@ -89,19 +107,32 @@ def skipped_reloads(changes: Sequence[Change], server: ServerInfo) -> dict[int, 
 
 
 def delete_verdicts(
-    changes: Sequence[Change], live: Live, mounts: Sequence[Mount], skipped: dict[int, str]
+    changes: Sequence[Change],
+    live: Live,
+    mounts: Sequence[Mount],
+    skipped: dict[int, str],
+    moves: Moves | None = None,
 ) -> Verdicts:
-    """Blocked and recheck verdicts of every delete, from facts gathered once for the whole plan."""
+    """Blocked and recheck verdicts of every delete, from facts gathered once for the whole plan.
+
+    `moves` says which version each mount will run and which mounts the plan's reloads restart
+    (mount_rules.py); by default, its pin or configured version, and every mount of a reloaded plugin.
+    """
     pinned = pins_after(changes, live)
     live_pins = {(p.type.value, p.name): p.version for p in live.state.pins}
-    reloaded = {(c.type, c.name) for i, c in enumerate(changes) if c.kind is Kind.RELOAD and i not in skipped}
+    if moves is None:
+        reloaded = {(c.type, c.name) for i, c in enumerate(changes) if c.kind is Kind.RELOAD and i not in skipped}
+        moves = Moves(
+            targets={_key(m): pinned.get((_type(m), m.plugin)) or m.plugin_version for m in mounts},
+            restarted={_key(m) for m in mounts if (_type(m), m.plugin) in reloaded},
+        )
     blocked: dict[int, str] = {}
     recheck: set[int] = set()
     for i, c in enumerate(changes):
         if c.action is not Action.DELETE:
             continue
         if c.kind is Kind.PLUGIN:
-            verdict = _plugin_delete(c, pinned, live_pins, reloaded, mounts)
+            verdict = _plugin_delete(c, pinned, live_pins, moves, mounts)
             if verdict is True:
                 recheck.add(i)
             elif verdict:
@@ -114,25 +145,31 @@ def _plugin_delete(
     change: Change,
     pinned: dict[PluginId, str],
     live_pins: dict[PluginId, str],
-    reloaded: set[PluginId],
+    moves: Moves,
     mounts: Sequence[Mount],
 ) -> str | bool:
-    """A reason to block, True to recheck the mounts in apply, or "" (safe)."""
+    """A reason to block, True to recheck the mounts in apply, or "" (safe).
+
+    A mount uses a version when it runs it now or will run it after its next (re)start. The delete
+    is safe only if the same plan moves every such mount: its target is another version and a
+    reload of the plan restarts it; apply then re-reads the mounts before deleting.
+    """
     t, name, version = change.type, change.name, change.version
     pin = pinned.get((t, name))
     if live_pins.get((t, name)) == version and pin == version:
         return f"{version} is pinned and the plan keeps that pin"
-    users = sorted(
-        m.path
+    users = [
+        m
         for m in mounts
-        if serves(m, t, name) and (runs(m, version) or ((pin or m.plugin_version) == version and version))
-    )
+        if serves(m, t, name) and (runs(m, version) or (version and moves.targets.get(_key(m)) == version))
+    ]
     if not users:
         return ""
-    if pin is not None and pin != version and (t, name) in reloaded:
+    stuck = [m for m in users if moves.targets.get(_key(m)) == version or _key(m) not in moves.restarted]
+    if not stuck:
         return True
     shown = version or "the unversioned entry"
-    return f"{shown} is in use by mounts: {', '.join(users)}"
+    return f"{shown} is in use by mounts: {', '.join(sorted(m.path for m in stuck))}"
 
 
 def referenced_runtimes(changes: Sequence[Change], live: Live) -> dict[int, str]:

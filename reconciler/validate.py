@@ -1,9 +1,10 @@
 """Validation: desired state x server capabilities (and live state) -> every diagnostic at once.
 
-Runs before diff, which then assumes valid input. Three groups, reported in this order, each
+Runs before diff, which then assumes valid input. Four groups, reported in this order, each
 with all of its diagnostics: features the server lacks (PlanError), `--replace` selectors that
-are malformed or match nothing (UsageError), and changes that would be written over what the
-server's own configuration declares (PlanError).
+are malformed or match nothing (UsageError), changes that would be written over what the
+server's own configuration declares (PlanError), and declared objects that cannot be reconciled
+with what the server has, such as a mount that does not exist and may not be created (PlanError).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def validate(desired: Desired, live: Live, replace: Sequence[str] = ()) -> Valid
             "\n".join(refused),
             hint="remove these entries from the manifests or from the server's configuration",
         )
+    conflicting = conflicts(desired, live)
+    if conflicting:
+        raise PlanError("\n".join(conflicting), hint="change the manifests (or the server) as each line says")
     return Valid(forced=forced)
 
 
@@ -97,3 +101,17 @@ def refused_overwrites(desired: Desired, live: Live, forced: frozenset[Key]) -> 
             if refusal and (changed_fields(spec, want, have) or (kind, identity) in forced):
                 problems.append(f"{desired.origins.get((kind, identity), '?')}: {identity} {refusal}")
     return problems
+
+
+def conflicts(desired: Desired, live: Live) -> list[str]:
+    """`path:line: why` for each declared object the server's state rules out (kinds' `conflict`)."""
+    problems = []
+    for kind in Kind:
+        if not kind.spec.diffed:
+            continue
+        have_by_id = keyed(live.state, kind)
+        for identity, want in keyed(desired.state, kind).items():
+            why = kind.spec.conflict(want, have_by_id.get(identity))
+            if why:
+                problems.append(f"{desired.origins.get((kind, identity), '?')}: {why}")
+    return sorted(problems)

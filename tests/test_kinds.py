@@ -16,22 +16,23 @@ from tests.factories import OPENBAO, SHA2, VAULT, desired, live, live_plugin, pi
 
 
 def test_registry_keys_sections_and_phases() -> None:
-    assert [k.value for k in Kind] == ["plugin", "runtime", "pin", "reload", "nomad_csi_plugin"]
+    assert [k.value for k in Kind] == ["plugin", "runtime", "pin", "mount", "reload", "nomad_csi_plugin"]
     assert Kind.PIN.spec.key == "pin"
     sections = {k.spec.section for k in Kind if k.spec.section}
-    assert sections == {"plugins", "runtimes", "pins", "nomad"}
+    assert sections == {"plugins", "runtimes", "pins", "mounts", "nomad"}
     # The Document model and the JSON schema come from the registry.
     assert set(manifest.json_schema()["properties"]) == sections | {"settings"}
     order = [
         (Kind.RUNTIME, Action.CREATE),
         (Kind.PLUGIN, Action.CREATE),
         (Kind.PIN, Action.UPDATE),
+        (Kind.MOUNT, Action.UPDATE),
         (Kind.RELOAD, Action.RELOAD),
         (Kind.PIN, Action.DELETE),
         (Kind.PLUGIN, Action.DELETE),
         (Kind.RUNTIME, Action.DELETE),
     ]
-    assert [phase_of(k, a) for k, a in order] == list(range(7))
+    assert [phase_of(k, a) for k, a in order] == list(range(8))
 
 
 def test_state_is_keyed_by_identity_per_kind() -> None:

@@ -10,6 +10,9 @@ from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, e
 
 def run(opts: pipeline.Options, environ: Mapping[str, str], *, fmt: str = "text") -> int:
     preflight(environ)
-    found = drift.detect(pipeline.compute(opts, environ, pipeline.Hooks(on_retry=announce_retry)).plan)
+    from reconciler.commands.status import inventory
+
+    computed = pipeline.compute(opts, environ, pipeline.Hooks(on_retry=announce_retry))
+    found = drift.detect(computed.plan, inventory(computed.desired, opts, environ).mismatches)
     emit(fmt, lambda r: r.render_drift(found), environ)
     return EXIT_CHANGES if found.found else EXIT_OK

@@ -10,6 +10,7 @@ API, and how renderers describe it. Adding a kind is its module plus one line in
     fields.py       building blocks of the manifest document models
     plugin.py       plugin versions (catalog entries); plugin_live.py reads the catalog
     runtime.py      container runtimes          pin.py     pinned versions
+    mount.py        the plugin version of declared secrets and auth mounts
     reload.py       reloads (derived by plan)   csi.py     Nomad CSI plugins (check-only)
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Hashable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from reconciler.kinds import csi, pin, plugin, reload, runtime
+from reconciler.kinds import csi, mount, pin, plugin, reload, runtime
 from reconciler.kinds.base import Action, Change, ResourceKind
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Kind(StrEnum):
     PLUGIN = plugin.KIND
     RUNTIME = runtime.KIND
     PIN = pin.KIND
+    MOUNT = mount.KIND
     RELOAD = reload.KIND
     CSI = csi.KIND
 

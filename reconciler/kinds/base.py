@@ -132,6 +132,11 @@ class ResourceKind(Protocol):
         """Why no change may be written over this live object (OpenBao declarative entries), or None."""
         ...
 
+    def conflict(self, want: Resource, have: Resource | None) -> str | None:
+        """Why the desired object cannot be reconciled with what the server has (`have`: None when
+        missing), e.g. a mount that does not exist and may not be created; None when it can."""
+        ...
+
     async def read(self, api: VaultApi, server: ServerInfo, desired: State, every_entry: bool) -> list[Resource]:
         """The live objects a plan against `desired` needs (`every_entry`: in full, for export)."""
         ...
@@ -221,6 +226,9 @@ class Defaults:
         return []
 
     def refuse_overwrite(self, live: Resource) -> str | None:
+        return None
+
+    def conflict(self, want: Resource, have: Resource | None) -> str | None:
         return None
 
     def fields_seen(self, change: Change) -> tuple[str, ...]:

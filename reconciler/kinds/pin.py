@@ -38,7 +38,7 @@ class PinKind(Defaults):
     section = "pins"
     state_field = "pins"
     create_rank = 2
-    delete_rank = 4
+    delete_rank = 5
     compared = ("version",)
     model = Pin
 

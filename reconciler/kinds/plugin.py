@@ -97,7 +97,7 @@ class PluginKind(Defaults):
     section = "plugins"
     state_field = "plugins"
     create_rank = 1
-    delete_rank = 5
+    delete_rank = 6
     compared = ("sha256", "command", "args", "oci_image", "runtime")
     model = Plugin
 

@@ -1,8 +1,11 @@
-"""Plugin reloads: a derived kind. Never declared; plan adds them (`settings.reload: changed`)."""
+"""Plugin reloads: a derived kind. Never declared; plan adds them (`settings.reload: changed`, and
+for declared mounts that must move to their version)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
 
 from reconciler.kinds.base import Action, Change, Defaults, Resource
 
@@ -15,13 +18,23 @@ BACKEND = "backend"
 """`sys/plugins/reload/backend`: auth and secret plugins only."""
 
 
+class ReloadMounts(BaseModel):
+    """A reload of these mounts only (a reload change's `after`); without it, every mount of the plugin."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mounts: tuple[str, ...]
+    """Router paths: `team-a/` for a secrets engine, `auth/ldap/` for an auth method."""
+
+
 class ReloadKind(Defaults):
     """Restarts the mounts of a plugin after its pin moved or its in-use version was re-registered."""
 
     key = "reload"
     diffed = False
     checked = False
-    create_rank = 3
+    create_rank = 4
+    model = ReloadMounts
 
     def identity(self, resource: Resource) -> Any:  # pragma: no cover - reloads carry no object
         raise NotImplementedError
@@ -32,6 +45,8 @@ class ReloadKind(Defaults):
     async def write(self, api: VaultApi, change: Change, endpoint: str) -> None:
         if endpoint == BY_NAME:
             await api.reload_by_name(change.type, change.name)
+        elif isinstance(change.after, ReloadMounts):
+            await api.reload_backend(change.name, change.after.mounts)
         else:
             await api.reload_backend(change.name)
 
@@ -44,8 +59,9 @@ class ReloadKind(Defaults):
     def subject(self, change: Change) -> str:
         return f"{change.type}/{change.name}"
 
-    def view(self, resource: Resource) -> dict[str, Any]:  # pragma: no cover - reloads carry no object
-        return {}
+    def view(self, resource: Resource) -> dict[str, Any]:
+        assert isinstance(resource, ReloadMounts)
+        return {"mounts": list(resource.mounts)}
 
 
 KIND = ReloadKind()

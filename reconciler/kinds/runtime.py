@@ -41,7 +41,7 @@ class RuntimeKind(Defaults):
     section = "runtimes"
     state_field = "runtimes"
     create_rank = 0
-    delete_rank = 6
+    delete_rank = 7
     compared = tuple(Runtime.model_fields)
     model = Runtime
 

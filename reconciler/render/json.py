@@ -43,6 +43,10 @@ def render_drift(found: Drift) -> str:
         "found": found.found,
         "groups": {cause.name.lower(): [change_data(c) for c in changes] for cause, changes in found.groups.items()},
     }
+    if found.mounts:
+        from reconciler.render.status import mount_data  # only drift with mounts needs the status views
+
+        data["drift"]["mounts"] = [mount_data(m) for m in found.mounts]
     return _dump(data)
 
 

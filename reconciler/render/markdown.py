@@ -12,6 +12,7 @@ from reconciler.drift import Cause, Drift
 from reconciler.plan import Plan
 from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
 from reconciler.render.common import field_changes, subject, unpruned_line, verb, view
+from reconciler.render.status import mount_rows
 
 GITHUB_LIMIT = 65_536
 _RESERVE = 400  # room for the truncation note and closing text
@@ -107,6 +108,7 @@ def render_checks(checks: Sequence[Check], unmanaged: Sequence[str]) -> str:
 
 def render_plan(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
     head = _heading("reconcile plan", plan) + _checks(plan)
+    head += [line for note in plan.notes for line in (f"ℹ️ {note}", "")]
     if plan.unpruned:
         head += ["ℹ️ " + unpruned_line(plan.unpruned), ""]
     if not plan.changes:
@@ -126,7 +128,11 @@ def render_drift(drift: Drift, limit: int = GITHUB_LIMIT) -> str:
         return "\n".join([*head, "✅ In sync: the cluster matches git."]) + "\n"
     head += ["| cause | count |", "|---|---:|"]
     head += [f"| {cause.value} | {len(changes)} |" for cause, changes in drift.groups.items() if changes]
+    if drift.mounts:
+        head.append(f"| mounts not running what they should | {len(drift.mounts)} |")
     head.append("")
+    if drift.mounts:
+        head += ["#### Mounts", "", *mount_rows(drift.mounts), ""]
     items: list[str] = []
     for cause in Cause:
         changes = drift.groups[cause]

@@ -15,6 +15,7 @@ from reconciler.kinds import Action, Kind
 from reconciler.plan import Plan
 from reconciler.plan import Step as Change  # a step reads like its change, plus its verdict
 from reconciler.render.common import field_changes, subject, unpruned_line, verb
+from reconciler.render.status import drift_lines
 from reconciler.resources import Pin
 
 UNPRUNED_LISTED = 50
@@ -109,6 +110,8 @@ def render_plan(plan: Plan, color: bool = False) -> str:
     lines += [change_line(c, color) for c in plan.changes]
     if plan.changes:
         lines.append("")
+    if plan.notes:
+        lines += [*(f"Note: {n}" for n in plan.notes), ""]
     lines += checks_lines(plan)
     lines.append(summary_line(plan))
     if plan.unpruned:
@@ -188,7 +191,8 @@ def render_drift(found: Drift, color: bool = False) -> str:
             lines.append(f"{cause.value.capitalize()} ({len(changes)}):")
             lines += [change_line(c, color) for c in changes]
             lines.append("")
-    total = sum(len(c) for c in found.groups.values()) + len(found.plan.failing_checks)
+    lines += drift_lines(found.mounts)
+    total = sum(len(c) for c in found.groups.values()) + len(found.plan.failing_checks) + len(found.mounts)
     lines.append(f"Drift: {total} difference{'s' if total != 1 else ''} between the cluster and git.")
     return "\n".join(lines) + "\n"
 

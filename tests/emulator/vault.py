@@ -385,6 +385,11 @@ class VaultEmulator:
         """Enable a mount as `POST sys/mounts|auth/:path` would (version selection; running_* as just started)."""
         return self.state.enable_mount(path, plugin, auth=auth, plugin_version=plugin_version)
 
+    def mark_broken(self, command: str) -> None:
+        """The plugin file `command` exits at once (a `bash run plugin --broken` build): enabling or
+        reloading a mount on it fails as on OpenBao 2.7.2 (docs/plugin-behaviour.md)."""
+        self.state.broken_commands.add(command)
+
     def reload(self, plugin: str) -> None:
         """Restart every mount of `plugin` (as a reload by name would)."""
         reload_backend(self.state, plugin, [], "")
@@ -524,6 +529,8 @@ class VaultEmulator:
             entry = self.state.matching_mount(rel + ("" if rel.endswith("/") else "/"))
             if entry is None or entry.type == "system":
                 return _error(404, [f'no handler for route "{rel}". route entry not found.'])
+            if entry.running_sha256:
+                return self._through_plugin(entry, rel, op)
             return _error(404, [_multi(_UNSUPPORTED_PATH)])
 
         sys_path = rel[len("sys/") :]
@@ -584,6 +591,19 @@ class VaultEmulator:
                 "map[string]interface {}"
             )
         return parsed
+
+    def _through_plugin(self, entry: MountEntry, rel: str, op: Op) -> Response:
+        """A request routed to an external plugin's mount, answered like the test plugin (testplugin/):
+        a read of `version` gives the running version and process; no backend -> 404 `backend is nil`."""
+        route = rel if rel.startswith(entry.router_path) else entry.router_path
+        if not entry.serving:
+            return _error(404, [f'no handler for route "{route}". route entry found, but backend is nil.'])
+        if op != "read":
+            return _error(405, [_multi("unsupported operation")])
+        if route != entry.router_path + "version":
+            return _error(404, [])
+        data = {"pid": entry.pid, "version": entry.running_plugin_version}
+        return self._envelope(str(uuid.uuid4()), data, [], 200, inject=False)
 
     # ---- envelope and ACL
 

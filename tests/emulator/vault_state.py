@@ -9,6 +9,7 @@ Version strings follow hashicorp/go-version (`GoVersion`), which is what both se
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import posixpath
 import re
@@ -296,6 +297,11 @@ class MountEntry:
     seal_wrap: bool = False
     options: dict[str, str] | None = field(default_factory=dict)
     config_extra: dict[str, Any] = field(default_factory=dict)
+    serving: bool = True
+    """A backend serves the mount. A failed reload stops the old process before the new one fails:
+    then False, and running_plugin_version keeps naming the old version (docs/plugin-behaviour.md)."""
+    pid: int = 0
+    """The emulated plugin process: a new number at every (re)start of an external plugin."""
 
     @property
     def plugin_type(self) -> str:
@@ -338,6 +344,9 @@ class VaultState:
         self.auth_mounts: dict[str, MountEntry] = {}
         self.sealed = False
         self.declared: list[CatalogEntry] = []
+        self.broken_commands: set[str] = set()
+        """Plugin files that exit at once (`bash run plugin --broken`): starting them fails."""
+        self._pids = itertools.count(4000)
         self._default_mounts()
 
     # ---- flavor helpers
@@ -839,12 +848,21 @@ class VaultState:
             return self.pins[(ptype, name)]
         if (ptype, name, "") in self.catalog:
             return ""
+        return self._highest_version(ptype, name)
+
+    def _highest_version(self, ptype: str, name: str) -> str:
+        """The highest registered semantic version of a plugin ("" when none): what `latest` runs."""
         candidates = [e for e in self.catalog.values() if e.type == ptype and e.name == name and e.version]
         if not candidates:
             return ""
         versions = [sort_key_version(e.version) for e in candidates]
         best = max(versions, key=cmp_to_key(GoVersion.compare))
         return "v" + str(best)
+
+    @property
+    def has_latest(self) -> bool:
+        """OpenBao 2.7 accepts `plugin_version: "latest"` on enable and tune (stored literally)."""
+        return not self.is_vault and _version_tuple(self.version) >= (2, 7)
 
     def _validate_mount_version(self, ptype: str, name: str, version: str, *, auth: bool) -> str:
         """`validateVersion` of the enable handlers."""
@@ -856,6 +874,8 @@ class VaultState:
             )
         if version == "":
             version = self._select_version(ptype, name)
+        elif version == LATEST and self.has_latest:
+            pass
         else:
             try:
                 version = "v" + str(self.parse_version(version, strict=False))
@@ -886,6 +906,8 @@ class VaultState:
         version = entry.plugin_version
         if self.is_vault and (entry.plugin_type, entry.type) in self.pins:
             version = self.pins[(entry.plugin_type, entry.type)]
+        if version == LATEST:  # resolved at every (re)start: the highest registered, broken or not
+            version = self._highest_version(entry.plugin_type, entry.type) or LATEST
         plugin = self.get_plugin(entry.plugin_type, entry.type, version)
         if plugin is None:
             context = entry.type + (f", version={version}" if version else "")
@@ -896,6 +918,9 @@ class VaultState:
             raise bad_request(
                 "invalid backend version: " + multierror("checksums did not match", "checksums did not match")
             )
+        if plugin.command in self.broken_commands:
+            failure = _no_handshake(self.plugin_dir / plugin.command if self.plugin_dir else Path(plugin.command))
+            raise bad_request("invalid backend version: " + multierror(failure, failure))
         return plugin.version, plugin.sha256
 
     def enable_mount(
@@ -928,9 +953,11 @@ class VaultState:
             options=dict(options or {}),
             config_extra={"token_type": "default-service"} if auth else {},
         )
-        if not self._is_core_backend(mtype, auth=auth) and self.get_plugin(ptype, mtype, version) is None:
+        resolved = self._highest_version(ptype, mtype) if version == LATEST else version
+        if not self._is_core_backend(mtype, auth=auth) and self.get_plugin(ptype, mtype, resolved) is None:
             raise bad_request(f"plugin not found in the catalog: {mtype}" + (f", version={version}" if version else ""))
         entry.running_plugin_version, entry.running_sha256 = self._resolve(entry)
+        entry.pid = next(self._pids) if entry.running_sha256 else 0
         table[path] = entry
         return entry
 
@@ -947,6 +974,9 @@ class VaultState:
                 f'plugin_version cannot be set for {ptype} plugin "{entry.type}" as a pinned version '
                 f"{self.pins[(ptype, entry.type)]} is in effect."
             )
+        if version == LATEST and self.has_latest:
+            entry.plugin_version = version  # no check: resolved at the next (re)start
+            return
         try:
             version = "v" + str(self.parse_version(version, strict=False))
         except VersionError as exc:
@@ -956,8 +986,12 @@ class VaultState:
         entry.plugin_version = version
 
     def reload_mount(self, entry: MountEntry) -> None:
-        """Restart the backend: running version/sha become the resolved ones."""
+        """Restart the backend: running version/sha become the resolved ones. The old process is gone
+        first, so a failure leaves the mount without a backend and its running_* fields stale."""
+        entry.serving = False
         entry.running_plugin_version, entry.running_sha256 = self._resolve(entry)
+        entry.serving = True
+        entry.pid = next(self._pids) if entry.running_sha256 else 0
 
     def reload_all(self) -> None:
         """What an unseal does: every backend restarts (mounts whose plugin vanished keep their state)."""
@@ -975,6 +1009,22 @@ class VaultState:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+LATEST = "latest"
+
+
+def _no_handshake(path: Path) -> str:
+    """go-plugin's text for a plugin that exits before its handshake, as OpenBao 2.7.2 answers it."""
+    return (
+        "Unrecognized remote plugin message: \n"
+        "Failed to read any lines from plugin's stdout\n"
+        "This usually means\n"
+        "  the plugin was not compiled for this architecture,\n"
+        "  the plugin is missing dynamic-link libraries necessary to run,\n"
+        "  the plugin is not executable by this process due to file permissions, or\n"
+        "  the plugin failed to negotiate the initial go-plugin protocol handshake\n\n"
+        f"Additional notes about plugin:\n  Path: {path}"
+    )
 
 
 def _mount_path(path: str) -> str:
@@ -1078,6 +1128,8 @@ def _check_plugin_xor_mounts(plugin: str, mounts: list[str]) -> None:
 
 
 def _reload_named(state: VaultState, name: str, *, auth: bool | None) -> int:
+    """Reload by plugin name: mount-table order, stopping at the first failure. OpenBao answers that
+    mount's error as it is (400, no `cannot reload plugin on` wrapper); later mounts keep running."""
     count = 0
     for entry in state.mounts_using(name, auth=auth):
         if entry.type in SINGLETON_TYPES:
@@ -1085,6 +1137,8 @@ def _reload_named(state: VaultState, name: str, *, auth: bool | None) -> int:
         try:
             state.reload_mount(entry)
         except ApiError as exc:
+            if not state.is_vault:
+                raise ApiError(400, [exc.errors[0]]) from None
             raise _reload_failure(state, exc.errors[0]) from None
         count += 1
     return count

@@ -3,13 +3,13 @@ request, every answer decoded into a model (`models.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, UnexpectedResponse
 from reconciler.http.client import Http, Retry, RetryEvent
 from reconciler.http.decode import parse
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
@@ -59,6 +59,10 @@ def connect(
 
 def _entry_path(t: str, name: str) -> str:
     return f"/v1/sys/plugins/catalog/{t}/{quote(name, safe='')}"
+
+
+def _mount_path(mount: Mount) -> str:
+    return f"/v1/sys/{'auth' if mount.auth else 'mounts'}/{quote(mount.path.rstrip('/'))}"
 
 
 def _version_params(version: str) -> dict[str, str]:
@@ -168,12 +172,41 @@ class VaultApi:
             for mount_path, info in sorted(data.items())
         ]
 
+    async def enable_mount(self, mount: Mount, version: str) -> None:
+        """Enable a secrets engine or auth method running `mount.plugin` (`version` "": the server picks)."""
+        config = {"plugin_version": version} if version else {}
+        await self.http.request("POST", _mount_path(mount), json_body={"type": mount.plugin, "config": config})
+
+    async def tune_mount(self, mount: Mount) -> None:
+        """Set the mount's `plugin_version`; the running process keeps its version until a reload."""
+        body = {"plugin_version": mount.plugin_version}
+        await self.http.request("POST", _mount_path(mount) + "/tune", json_body=body)
+
+    async def backend_missing(self, router_path: str) -> bool:
+        """Does the mount serve nothing (a failed reload left it without a backend)?
+
+        A read of the mount's root: the server answers 404 `route entry found, but backend is nil`
+        itself when no plugin process backs the mount (docs/plugin-behaviour.md); any other answer,
+        including a denial, means it cannot tell or the plugin answered.
+        """
+        try:
+            r = await self.http.request("GET", f"/v1/{quote(router_path)}", allow=(400, 401, 403, 404, 405, 500))
+        except (ApiError, UnexpectedResponse):
+            return False
+        errors = r.body.get("errors") if isinstance(r.body, dict) else None
+        return r.status == 404 and isinstance(errors, list) and any("backend is nil" in str(e) for e in errors)
+
     async def reload_by_name(self, plugin_type: str, name: str) -> None:
         """Vault 1.16+: reload every mount of the plugin, cluster-wide (202 is success)."""
         await self.http.request("POST", f"/v1/sys/plugins/reload/{plugin_type}/{name}", json_body={"scope": "global"})
 
-    async def reload_backend(self, name: str) -> None:
-        await self.http.request("PUT", "/v1/sys/plugins/reload/backend", json_body={"plugin": name})
+    async def reload_backend(self, name: str, mounts: Sequence[str] = ()) -> None:
+        """Reload every mount of plugin `name`, or only `mounts` (router paths: `team-a/`, `auth/ldap/`).
+
+        With `mounts`, OpenBao tries each and reports every failure; by name it stops at the first.
+        """
+        body: dict[str, Any] = {"mounts": list(mounts)} if mounts else {"plugin": name}
+        await self.http.request("PUT", "/v1/sys/plugins/reload/backend", json_body=body)
 
 
 def _features(kind: str, version: str) -> ServerInfo:
