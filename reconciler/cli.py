@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
 import os
@@ -17,9 +18,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 
 from reconciler import (
@@ -49,6 +51,8 @@ from reconciler.diff import DiffOptions, diff
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
 from reconciler.live import Live, read_live, read_mounts
+from reconciler.login.inputs import Flags as AuthFlags
+from reconciler.login.session import Session
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.render import text as render_text
@@ -56,14 +60,60 @@ from reconciler.resources import CsiPlugin
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from signals.py
 
-app = typer.Typer(
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value, so help shows no type for them (typer 0.29 would show `<bool>`)."""
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _App(typer.Typer):
+    """Every command is a `_Command` (help without `<bool>`), wherever it is declared."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _App(
     name="reconcile",
     help="Declarative GitOps for Vault and OpenBao plugin catalogs.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        _print(f"reconcile {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Declarative GitOps for Vault and OpenBao plugin catalogs."""
 
 
 class Format(StrEnum):
@@ -81,7 +131,7 @@ ManifestsOpt = Annotated[
     Path, typer.Option("--manifests", "-m", help="Manifest file or folder (searched recursively).")
 ]
 AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Server address; default $VAULT_ADDR, then $BAO_ADDR.")
+    str | None, typer.Option("--address", metavar="URL", help="Server address; default $VAULT_ADDR, then $BAO_ADDR.")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 NoPruneOpt = Annotated[bool, typer.Option("--no-prune", help="Never delete entries that no manifest declares.")]
@@ -112,6 +162,26 @@ TimeoutOpt = Annotated[
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
 ]
+AuthMethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-method",
+        metavar="METHOD",
+        help="How to log in: token (default), approle, jwt or kubernetes; default $VAULT_AUTH_METHOD.",
+    ),
+]
+AuthPathOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-path", metavar="MOUNT", help="The auth method's mount path; default $VAULT_AUTH_PATH, then its name."
+    ),
+]
+AuthRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-role", metavar="ROLE", help="The role to log in as (jwt, kubernetes); default $VAULT_AUTH_ROLE."
+    ),
+]
 AllowEmptyOpt = Annotated[
     bool,
     typer.Option("--allow-empty", help="Let manifests that declare no plugin, runtime or pin prune the catalog."),
@@ -131,6 +201,8 @@ class Options:
     nomad_address: str | None = None
     timeout: float | None = None
     """--timeout: seconds per request, for Vault and Nomad (None: their *_CLIENT_TIMEOUT, or 30)."""
+    auth: AuthFlags = dataclasses.field(default_factory=AuthFlags)
+    """--auth-method, --auth-path, --auth-role."""
 
 
 @dataclass(frozen=True)
@@ -146,11 +218,15 @@ def _color(stream: TextIO, environ: Mapping[str, str]) -> bool:
     return stream.isatty() and "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
 
 
+_SESSION: contextvars.ContextVar[Session] = contextvars.ContextVar("session")
+"""The login session of the command being run (`_run`)."""
+
+
 def _run(body: Callable[[], int]) -> None:
     """Run a command body; turn expected errors into messages and exit codes (the only place)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color="NO_COLOR" in os.environ)
     try:
-        code = signals.call_with_sigterm_as_interrupt(body)
+        code = signals.call_with_sigterm_as_interrupt(lambda: _with_session(body))
     except ManifestError as exc:
         err.print(outputs.scrub(str(exc)), markup=False)
         code = EXIT_ERROR
@@ -164,6 +240,21 @@ def _run(body: Callable[[], int]) -> None:
         err.print("Terminated." if signals.terminated() else "Interrupted.", markup=False)
         code = signals.interrupted_exit_code()
     raise typer.Exit(code)
+
+
+def _with_session(body: Callable[[], int]) -> int:
+    """`body()` with a login session: tokens it logged in for are revoked however it ends."""
+    with Session(say=_say, on_retry=_announce_retry) as session:
+        reset = _SESSION.set(session)
+        try:
+            return body()
+        finally:
+            _SESSION.reset(reset)
+
+
+def _target(address: str | None, auth: AuthFlags, timeout: float | None) -> VaultTarget:
+    """The Vault/OpenBao target with its token: a static one, or one logged in for this run."""
+    return _SESSION.get().authenticate(VaultTarget.from_env(address, auth=auth), timeout)
 
 
 def _announce_retry(event: RetryEvent) -> None:
@@ -240,7 +331,7 @@ def _connect(target: VaultTarget, parallelism: int, timeout: float | None) -> Va
 
 def _compute(opts: Options) -> Computed:
     desired = loader.load(opts.manifests)
-    target = VaultTarget.from_env(opts.address)
+    target = _target(opts.address, opts.auth, opts.timeout)
 
     async def go() -> Computed:
         async with _connect(target, opts.parallelism, opts.timeout).http as http:
@@ -295,10 +386,14 @@ def plan(
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
     allow_empty: AllowEmptyOpt = False,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
+    auth = AuthFlags(auth_method, auth_path, auth_role)
     opts = Options(
-        manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
+        manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout, auth
     )
 
     def body() -> int:
@@ -326,11 +421,17 @@ def drift_command(
     parallelism: ParallelismOpt = 8,
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
     def body() -> int:
-        opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
+        auth = AuthFlags(auth_method, auth_path, auth_role)
+        opts = Options(
+            manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout, auth=auth
+        )
         _preflight()
         found = drift.detect(_compute(opts).plan)
         _emit(output_format, lambda r: r.render_drift(found))
@@ -352,11 +453,14 @@ def export_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files in DIR.")] = False,
     parallelism: ParallelismOpt = 8,
     timeout: TimeoutOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
 
     def body() -> int:
-        target = VaultTarget.from_env(address)
+        target = _target(address, AuthFlags(auth_method, auth_path, auth_role), timeout)
 
         async def go() -> exporting.Catalog:
             async with _connect(target, parallelism, timeout).http as http:
@@ -401,6 +505,9 @@ def apply_command(
         ),
     ] = "0s",
     allow_empty: AllowEmptyOpt = False,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
     as_json = output_format is ApplyFormat.json
@@ -411,8 +518,17 @@ def apply_command(
             _print(render_text.result_line(result, color) + "\n")
 
     def body() -> int:
+        auth = AuthFlags(auth_method, auth_path, auth_role)
         opts = Options(
-            manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
+            manifests,
+            address,
+            not no_prune,
+            tuple(replace or ()),
+            parallelism,
+            max_deletes,
+            nomad_address,
+            timeout,
+            auth,
         )
         saved_doc = None
         _preflight()
@@ -422,7 +538,7 @@ def apply_command(
             saved_doc, opts = _read_saved(plan_file, opts)
         patience = nomad_live.parse_duration(lock_timeout)
         desired = loader.load(opts.manifests)
-        target = VaultTarget.from_env(opts.address)
+        target = _target(opts.address, opts.auth, opts.timeout)
         report_box: list[Report] = []
 
         def approved(the_plan: Plan, shown_address: str, saved_plan: bool) -> bool:
@@ -524,6 +640,9 @@ def force_unlock(
     lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
 
@@ -531,7 +650,7 @@ def force_unlock(
         settings = loader.load(manifests).state.settings.lock
         if settings is None:
             raise UsageError("the manifests configure no lock (settings.lock)")
-        target = VaultTarget.from_env(address)
+        target = _target(address, AuthFlags(auth_method, auth_path, auth_role), None)
 
         async def go() -> lock.Holder:
             async with _connect(target, 1, None).http as http:

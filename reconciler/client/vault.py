@@ -30,6 +30,7 @@ from reconciler.client.models import (
 )
 from reconciler.client.settings import Setting
 from reconciler.errors import ApiError, UsageError
+from reconciler.login import inputs as login_inputs
 from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
 
 
@@ -49,6 +50,8 @@ class VaultTarget:
     """Seconds per request: VAULT_CLIENT_TIMEOUT / BAO_CLIENT_TIMEOUT (`--timeout` wins, in connect)."""
     retry: Retry = field(default_factory=Retry)
     """VAULT_MAX_RETRIES / BAO_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
+    login: login_inputs.Login | None = None
+    """A login to do before the first request (`reconciler.login`); `token` is then None until it is done."""
 
     @property
     def display_address(self) -> str:
@@ -57,7 +60,11 @@ class VaultTarget:
 
     @classmethod
     def from_env(
-        cls, address: str | None, environ: Mapping[str, str] | None = None, home: Path | None = None
+        cls,
+        address: str | None,
+        environ: Mapping[str, str] | None = None,
+        home: Path | None = None,
+        auth: login_inputs.Flags | None = None,
     ) -> VaultTarget:
         """Read and check every setting; a bad one is a UsageError naming its variable or option."""
         env = os.environ if environ is None else environ
@@ -65,13 +72,14 @@ class VaultTarget:
         found = given or settings.pick(env, "VAULT_ADDR", "BAO_ADDR")
         if found is None:
             raise UsageError("no server address", hint="pass --address or set VAULT_ADDR (or BAO_ADDR)")
-        token = settings.token(settings.pick(env, "VAULT_TOKEN", "BAO_TOKEN")) or settings.read_token_file(home)
+        credentials = login_inputs.read(env, auth or login_inputs.Flags(), home)
         namespace = settings.pick(env, "VAULT_NAMESPACE", "BAO_NAMESPACE")
         timeout = settings.pick(env, "VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT")
         retries = settings.pick(env, "VAULT_MAX_RETRIES", "BAO_MAX_RETRIES")
         return cls(
             address=settings.address(found),
-            token=token,
+            token=credentials.token,
+            login=credentials.login,
             namespace=settings.header_value(namespace) if namespace else "",
             tls=Tls.from_env(env, "VAULT", "BAO"),
             timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
