@@ -244,12 +244,13 @@ def _run(body: Callable[[], int]) -> None:
 
 def _with_session(body: Callable[[], int]) -> int:
     """`body()` with a login session: tokens it logged in for are revoked however it ends."""
-    with Session(say=_say, on_retry=_announce_retry) as session:
-        reset = _SESSION.set(session)
-        try:
-            return body()
-        finally:
-            _SESSION.reset(reset)
+    session = Session(say=_say, on_retry=_announce_retry)
+    reset = _SESSION.set(session)
+    try:
+        return body()
+    finally:
+        _SESSION.reset(reset)
+        session.close()
 
 
 def _target(address: str | None, auth: AuthFlags, timeout: float | None) -> VaultTarget:

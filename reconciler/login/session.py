@@ -80,18 +80,12 @@ class _Issued:
 
 
 class Session:
-    """The logins of one run; `close()` (or leaving the `with` block) revokes their tokens."""
+    """The logins of one run; `close()` revokes their tokens."""
 
     def __init__(self, *, say: Callable[[str], None], on_retry: Callable[[RetryEvent], None] | None = None) -> None:
         self.say = say
         self.on_retry = on_retry
         self._issued: list[_Issued] = []
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
     def authenticate(self, target: VaultTarget, timeout: float | None = None) -> VaultTarget:
         """`target` with its token: the static one, or one logged in for now (revoked by `close`)."""
