@@ -108,6 +108,13 @@ def test_approle_with_flags_and_bao_names(bao: BaoServer, proxy, approle: str, m
     assert r.exit_code == 0, r.output
     assert "+ register secret/kv-extra v1.4.2" in r.stdout
     assert_logged_in_once_and_revoked(bao, recording, r)
+    # export logs in the same way (another run: another token, revoked too).
+    _, secret_id = approle_credentials(bao, approle, "reconcile-apply")
+    r = reconcile("export", "--auth-method", "approle", "--auth-path", approle, env={**env, "BAO_SECRET_ID": secret_id})
+    assert r.exit_code == 0, r.output
+    assert r.stdout.endswith("# The server's catalog has no entries to manage.\nplugins: []\n")
+    assert len(recording.issued) == 2
+    assert not token_is_valid(bao, recording.issued[1])
 
 
 def test_a_wrong_secret_id_says_method_and_mount_and_sends_nothing_else(
