@@ -417,3 +417,57 @@ def test_kubernetes_refusals_name_the_role(
     assert "Hint: check the role's bound_service_account_names" in r.stderr
     r = reconcile("plan", "-m", manifests, "--auth-role", "nope", env=env)
     assert f'Error: login failed: kubernetes at auth/{mount}, role nope: 400 invalid role name "nope"\n' in r.stderr
+
+
+class OddLoginServer:
+    """Answers every login with `answer` (what OpenBao itself does not send, but a proxy or a newer
+    server might): a message quoting the secret it was sent, or an MFA requirement instead of a token."""
+
+    def __init__(self, status: int, answer: dict) -> None:
+        self.status, self.answer = status, answer
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        text = json.dumps(self.answer).replace("SENT", json.loads(body or b"{}").get("secret_id", ""))
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]}
+        )
+        await send({"type": "http.response.body", "body": text.encode()})
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "expected"),
+    [
+        (
+            400,
+            {"errors": ["secret ID SENT is not valid for this role"]},
+            "Error: login failed: approle at auth/approle: 400 secret ID (sensitive) is not valid for this role\n",
+        ),
+        (
+            200,
+            {"auth": None, "mfa_requirement": {"mfa_request_id": "x"}},
+            "Error: login with approle at auth/approle needs multi-factor authentication, which reconcile cannot do\n",
+        ),
+    ],
+)
+def test_odd_login_answers_never_show_the_secret(
+    tmp_path: Path, leaks, status: int, answer: dict, expected: str
+) -> None:
+    m = write(tmp_path / "m.yaml", "plugins: []\n")
+    with serve_asgi(OddLoginServer(status, answer)) as url:
+        env = {
+            "VAULT_ADDR": url,
+            "VAULT_AUTH_METHOD": "approle",
+            "VAULT_ROLE_ID": "role-7",
+            "VAULT_SECRET_ID": "sid-91f3c",
+        }
+        r = reconcile("plan", "-m", m, env=env)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(expected), r.stderr
