@@ -13,9 +13,10 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
 from reconciler import signals
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
@@ -23,14 +24,62 @@ from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
 if TYPE_CHECKING:
     from reconciler.pipeline import Options
 
-app = typer.Typer(
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value, so help shows no type for them (typer 0.29 would show `<bool>`)."""
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _App(typer.Typer):
+    """Every command is a `_Command` (help without `<bool>`), wherever it is declared."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _App(
     name="reconcile",
     help="Declarative GitOps for Vault and OpenBao plugin catalogs.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from reconciler.commands import version as command
+
+        command.run()
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Declarative GitOps for Vault and OpenBao plugin catalogs."""
 
 
 class Format(StrEnum):
@@ -79,6 +128,26 @@ TimeoutOpt = Annotated[
 MaxDeletesOpt = Annotated[
     int | None, typer.Option("--max-deletes", min=0, help="Refuse plans that delete more than N objects.")
 ]
+AuthMethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-method",
+        metavar="METHOD",
+        help="How to log in: token (default), approle, jwt or kubernetes; default $VAULT_AUTH_METHOD.",
+    ),
+]
+AuthPathOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-path", metavar="MOUNT", help="The auth method's mount path; default $VAULT_AUTH_PATH, then its name."
+    ),
+]
+AuthRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-role", metavar="ROLE", help="The role to log in as (jwt, kubernetes); default $VAULT_AUTH_ROLE."
+    ),
+]
 AllowEmptyOpt = Annotated[
     bool,
     typer.Option("--allow-empty", help="Let manifests that declare no plugin, runtime or pin prune the catalog."),
@@ -99,10 +168,14 @@ def _options(
     max_deletes: int | None = None,
     nomad_address: str | None = None,
     timeout: float | None = None,
+    auth: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> Options:
     from reconciler.pipeline import Options
+    from reconciler.targets.vault.login.inputs import Flags
 
-    return Options(manifests, address, prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout)
+    return Options(
+        manifests, address, prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout, Flags(*auth)
+    )
 
 
 @app.command()
@@ -129,6 +202,9 @@ def schema() -> None:
 def plan(
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
     output_format: FormatOpt = Format.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
@@ -147,7 +223,17 @@ def plan(
     def body() -> int:
         from reconciler.commands import plan as command
 
-        opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
+        opts = _options(
+            manifests,
+            address,
+            not no_prune,
+            replace,
+            parallelism,
+            max_deletes,
+            nomad_address,
+            timeout,
+            (auth_method, auth_path, auth_role),
+        )
         return command.run(
             opts,
             os.environ,
@@ -164,6 +250,9 @@ def plan(
 def drift_command(
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
     nomad_address: NomadAddressOpt = None,
@@ -174,7 +263,14 @@ def drift_command(
     def body() -> int:
         from reconciler.commands import drift as command
 
-        opts = _options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
+        opts = _options(
+            manifests,
+            address,
+            parallelism=parallelism,
+            nomad_address=nomad_address,
+            timeout=timeout,
+            auth=(auth_method, auth_path, auth_role),
+        )
         return command.run(opts, os.environ, fmt=output_format)
 
     _dispatch(body)
@@ -184,6 +280,9 @@ def drift_command(
 def status_command(
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
     timeout: TimeoutOpt = None,
@@ -193,7 +292,9 @@ def status_command(
     def body() -> int:
         from reconciler.commands import status as command
 
-        opts = _options(manifests, address, parallelism=parallelism, timeout=timeout)
+        opts = _options(
+            manifests, address, parallelism=parallelism, timeout=timeout, auth=(auth_method, auth_path, auth_role)
+        )
         return command.run(opts, os.environ, fmt=output_format)
 
     _dispatch(body)
@@ -202,6 +303,9 @@ def status_command(
 @app.command("export")
 def export_command(
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="DIR", help="Write one file per plugin type into DIR.")
     ] = None,
@@ -217,6 +321,7 @@ def export_command(
 
     def body() -> int:
         from reconciler.commands import export as command
+        from reconciler.targets.vault.login.inputs import Flags
 
         return command.run(
             os.environ,
@@ -226,6 +331,7 @@ def export_command(
             force=force,
             parallelism=parallelism,
             timeout=timeout,
+            auth=Flags(auth_method, auth_path, auth_role),
         )
 
     _dispatch(body)
@@ -238,6 +344,9 @@ def apply_command(
     ] = None,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
     output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
     no_prune: NoPruneOpt = False,
     replace: ReplaceOpt = None,
@@ -262,7 +371,17 @@ def apply_command(
     def body() -> int:
         from reconciler.commands import apply as command
 
-        opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
+        opts = _options(
+            manifests,
+            address,
+            not no_prune,
+            replace,
+            parallelism,
+            max_deletes,
+            nomad_address,
+            timeout,
+            (auth_method, auth_path, auth_role),
+        )
         choices = command.Choices(
             plan_file=plan_file,
             as_json=output_format is ApplyFormat.json,
@@ -281,13 +400,17 @@ def force_unlock(
     lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    auth_method: AuthMethodOpt = None,
+    auth_path: AuthPathOpt = None,
+    auth_role: AuthRoleOpt = None,
 ) -> None:
     """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
 
     def body() -> int:
         from reconciler.commands import force_unlock as command
+        from reconciler.targets.vault.login.inputs import Flags
 
-        return command.run(lock_id, manifests, address, os.environ)
+        return command.run(lock_id, manifests, address, os.environ, Flags(auth_method, auth_path, auth_role))
 
     _dispatch(body)
 

@@ -3,6 +3,7 @@
 ReconcileError                   anything reconcile reports without a traceback (exit 1)
 ├── ManifestError                bad manifests: every problem at once, as `path:line: message`
 ├── UsageError                   bad options or environment (no address, bad --replace, ...)
+├── LoginFailed                  a login (approle, jwt, kubernetes) was refused: method, mount, role, why
 ├── ApiError                     the server answered with an error status
 │   └── PermissionDenied         403, with the capability the token lacks
 ├── ConnectionFailed             the server could not be reached (after retries)
@@ -62,6 +63,10 @@ class ManifestError(ReconcileError):
 
 class UsageError(ReconcileError):
     """An option, argument or environment variable is wrong or missing."""
+
+
+class LoginFailed(ReconcileError):
+    """The server (or GitHub Actions, for the JWT) refused the login; the message never shows a credential."""
 
 
 class ApiError(ReconcileError):

@@ -25,8 +25,10 @@ from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.resources import CsiPlugin
 from reconciler.targets.nomad.api import connect as connect_nomad
 from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault import login
 from reconciler.targets.vault.api import VaultApi
 from reconciler.targets.vault.api import connect as connect_vault
+from reconciler.targets.vault.login.inputs import Flags
 from reconciler.targets.vault.settings import VaultTarget
 from reconciler.validate import validate
 
@@ -47,6 +49,8 @@ class Options:
     nomad_address: str | None = None
     timeout: float | None = None
     """--timeout: seconds per request, for Vault and Nomad (None: their *_CLIENT_TIMEOUT, or 30)."""
+    auth: Flags = dataclasses.field(default_factory=Flags)
+    """--auth-method, --auth-path, --auth-role."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,12 @@ def load(manifests: Path, hooks: Hooks | None = None) -> Desired:
     return desired
 
 
-def vault_target(address: str | None, environ: Mapping[str, str]) -> VaultTarget:
-    """The Vault/OpenBao target from `--address` and the VAULT_*/BAO_* variables of `environ`."""
-    return VaultTarget.from_env(address, environ)
+def vault_target(
+    address: str | None, environ: Mapping[str, str], auth: Flags | None = None, timeout: float | None = None
+) -> VaultTarget:
+    """The Vault/OpenBao target from `--address`, the `--auth-*` flags and the VAULT_*/BAO_* variables of
+    `environ`, with its token: a static one, or one logged in for this run (revoked when it ends)."""
+    return login.authenticate(VaultTarget.from_env(address, environ, auth=auth), timeout)
 
 
 def connect(target: VaultTarget, parallelism: int, timeout: float | None, hooks: Hooks | None = None) -> VaultApi:
@@ -155,7 +162,7 @@ async def plan(
 def compute(opts: Options, environ: Mapping[str, str], hooks: Hooks | None = None) -> Computed:
     """The whole pipeline for one target, from the manifests' path to a plan."""
     desired = load(opts.manifests, hooks)
-    target = vault_target(opts.address, environ)
+    target = vault_target(opts.address, environ, opts.auth, opts.timeout)
 
     async def go() -> Computed:
         async with connect(target, opts.parallelism, opts.timeout, hooks).http as http:

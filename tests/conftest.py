@@ -13,7 +13,7 @@ from tests.servers import BaoServer, run_bao
 
 pytest_plugins = ["tests.emulator.fixtures", "tests.emulator.nomad_fixtures", "tests.plugin_fixtures"]
 
-_FENCED_PREFIXES = ("VAULT_", "BAO_", "NOMAD_", "GITHUB_", "RECONCILE_")
+_FENCED_PREFIXES = ("VAULT_", "BAO_", "NOMAD_", "GITHUB_", "RECONCILE_", "ACTIONS_")
 
 
 @pytest.fixture(autouse=True)

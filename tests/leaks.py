@@ -5,7 +5,8 @@ the test's temporary folders (and the GITHUB_STEP_SUMMARY and `--out` files), af
 stdout, stderr and every file created or changed during the run for every known secret:
 
 - the values of VAULT_TOKEN, BAO_TOKEN, NOMAD_TOKEN and of any variable whose name contains
-  TOKEN, SECRET or JWT, in the run's environment;
+  TOKEN, SECRET or JWT, in the run's environment (except `*_AUDIENCE`); for such a variable whose
+  name ends in `_FILE` or `_PATH` (VAULT_SECRET_ID_FILE, BAO_TOKEN_PATH), the content of its file;
 - the token in $HOME/.vault-token;
 - the userinfo (`user:password`, and the password alone) of every address in VAULT_ADDR,
   BAO_ADDR, NOMAD_ADDR, `--address` and `--nomad-address`;
@@ -30,6 +31,10 @@ MIN_IMPLICIT = 4
 
 _TOKEN_VARIABLES = ("VAULT_TOKEN", "BAO_TOKEN", "NOMAD_TOKEN")
 _SECRET_WORDS = ("TOKEN", "SECRET", "JWT")
+_FILE_SUFFIXES = ("_FILE", "_PATH")
+"""VAULT_SECRET_ID_FILE, BAO_TOKEN_PATH, ...: the file's content is searched for, not its name."""
+_NOT_SECRET = ("_AUDIENCE",)
+"""VAULT_AUTH_JWT_AUDIENCE names who a JWT is for: not a secret."""
 _ADDRESS_VARIABLES = ("VAULT_ADDR", "BAO_ADDR", "NOMAD_ADDR")
 _ADDRESS_OPTIONS = ("--address", "--nomad-address")
 _MANIFEST_OPTIONS = ("-m", "--manifests")
@@ -62,7 +67,14 @@ class Guard:
         found: dict[str, str] = {}
         for name, value in env.items():
             upper = name.upper()
-            if upper in _TOKEN_VARIABLES or any(word in upper for word in _SECRET_WORDS):
+            if upper.endswith(_NOT_SECRET) or not (
+                upper in _TOKEN_VARIABLES or any(word in upper for word in _SECRET_WORDS)
+            ):
+                continue
+            if upper.endswith(_FILE_SUFFIXES):  # names a file: its content is the secret, not its path
+                with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+                    _add(found, Path(value.strip()).read_text(), f"the content of the file in {name}")
+            else:
                 _add(found, value, f"the value of {name}")
         addresses = [(name, env[name]) for name in _ADDRESS_VARIABLES if env.get(name)]
         addresses += [(option, value) for option, value in _option_values(args, _ADDRESS_OPTIONS)]

@@ -50,3 +50,52 @@ def test_a_closed_stdout_is_not_a_traceback() -> None:
         os.close(write_end)
     assert r.returncode == 1
     assert b"Traceback" not in r.stderr
+
+
+def test_version_flag() -> None:
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout == run("version").stdout
+    assert r.stdout.startswith("reconcile 0.")
+
+
+def test_help_shows_no_type_for_plain_flags() -> None:
+    for command in ([], ["plan"], ["apply"], ["export"], ["check"]):
+        r = subprocess.run(
+            [RECONCILE, *command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+        )
+        assert r.returncode == 0
+        assert "<bool>" not in r.stdout, r.stdout
+    plan_help = run("plan", "--help").stdout
+    for option in ("--detailed-exitcode", "--no-prune", "--allow-empty", "--auth-method", "--auth-role"):
+        assert option in plan_help
+
+
+def test_shell_completion_script_and_completions() -> None:
+    r = run("--show-completion", "bash")
+    assert r.returncode == 0
+    assert "_reconcile_completion" in r.stdout
+    assert "complete -o default -F _reconcile_completion reconcile" in r.stdout
+    # What the script asks the program for when the user types `reconcile pl<TAB>`.
+    env = {**os.environ, "_RECONCILE_COMPLETE": "complete_bash", "COMP_WORDS": "reconcile pl", "COMP_CWORD": "1"}
+    r = subprocess.run([RECONCILE], capture_output=True, text=True, check=False, timeout=60, env=env)
+    assert r.returncode == 0
+    assert r.stdout.split() == ["plan"]
+    env = {**env, "COMP_WORDS": "reconcile plan --auth-m", "COMP_CWORD": "2"}
+    r = subprocess.run([RECONCILE], capture_output=True, text=True, check=False, timeout=60, env=env)
+    assert r.stdout.split() == ["--auth-method"]
+
+
+def test_install_completion_writes_the_shell_startup_file(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    r = subprocess.run(
+        [RECONCILE, "--install-completion", "bash"], capture_output=True, text=True, check=False, timeout=60, env=env
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "completion installed" in r.stdout
+    assert "reconcile" in (tmp_path / ".bashrc").read_text()

@@ -62,7 +62,7 @@ def run(opts: pipeline.Options, choices: Choices, environ: Mapping[str, str]) ->
         saved_doc, opts = _read_saved(choices.plan_file, opts)
     patience = parse_duration(choices.lock_timeout)
     desired = pipeline.load(opts.manifests)
-    target = pipeline.vault_target(opts.address, environ)
+    target = pipeline.vault_target(opts.address, environ, opts.auth, opts.timeout)
     hooks = pipeline.Hooks(on_retry=announce_retry)
     report_box: list[Report] = []
 

@@ -23,8 +23,14 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from s
 
 def guarded(body: Callable[[], int], environ: Mapping[str, str]) -> int:
     """Run a command body; turn expected errors into messages and exit codes (the only place)."""
+    from reconciler.targets.vault import login
+
+    def in_scope() -> int:
+        with login.scope(say, announce_retry):  # login tokens are revoked however the body ends
+            return body()
+
     try:
-        return signals.call_with_sigterm_as_interrupt(body)
+        return signals.call_with_sigterm_as_interrupt(in_scope)
     except ManifestError as exc:
         _error_console(environ).print(outputs.scrub(str(exc)), markup=False)
         return EXIT_ERROR

@@ -11,6 +11,7 @@ from reconciler import export as exporting
 from reconciler import pipeline
 from reconciler.commands.console import EXIT_OK, announce_retry, out
 from reconciler.targets.vault.api import VaultApi
+from reconciler.targets.vault.login.inputs import Flags
 
 
 def run(
@@ -22,8 +23,9 @@ def run(
     force: bool = False,
     parallelism: int = 8,
     timeout: float | None = None,
+    auth: Flags | None = None,
 ) -> int:
-    target = pipeline.vault_target(address, environ)
+    target = pipeline.vault_target(address, environ, auth, timeout)
     hooks = pipeline.Hooks(on_retry=announce_retry)
 
     async def go() -> exporting.Catalog:

@@ -9,13 +9,16 @@ from pathlib import Path
 from reconciler import loader, lock, pipeline
 from reconciler.commands.console import EXIT_OK, announce_retry, out
 from reconciler.errors import UsageError
+from reconciler.targets.vault.login.inputs import Flags
 
 
-def run(lock_id: str, manifests: Path, address: str | None, environ: Mapping[str, str]) -> int:
+def run(
+    lock_id: str, manifests: Path, address: str | None, environ: Mapping[str, str], auth: Flags | None = None
+) -> int:
     settings = loader.load(manifests).state.settings.lock
     if settings is None:
         raise UsageError("the manifests configure no lock (settings.lock)")
-    target = pipeline.vault_target(address, environ)
+    target = pipeline.vault_target(address, environ, auth)
 
     async def go() -> lock.Holder:
         async with pipeline.connect(target, 1, None, pipeline.Hooks(on_retry=announce_retry)).http as http:

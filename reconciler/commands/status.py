@@ -13,7 +13,7 @@ from reconciler.targets.vault.api import VaultApi
 
 def inventory(desired: Desired, opts: pipeline.Options, environ: Mapping[str, str]) -> status.Inventory:
     """The plugins and their mounts (status.py), read with the run's own client."""
-    target = pipeline.vault_target(opts.address, environ)
+    target = pipeline.vault_target(opts.address, environ, opts.auth, opts.timeout)
     hooks = pipeline.Hooks(on_retry=announce_retry)
 
     async def go() -> status.Inventory:

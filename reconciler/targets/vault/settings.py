@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -19,6 +20,9 @@ from reconciler.http import settings
 from reconciler.http.client import DEFAULT_TIMEOUT, Retry
 from reconciler.http.settings import Setting
 from reconciler.http.tls import Tls
+
+if TYPE_CHECKING:
+    from reconciler.targets.vault.login.inputs import Flags, Login
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class VaultTarget:
     """Seconds per request: VAULT_CLIENT_TIMEOUT / BAO_CLIENT_TIMEOUT (`--timeout` wins, in connect)."""
     retry: Retry = field(default_factory=Retry)
     """VAULT_MAX_RETRIES / BAO_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
+    login: Login | None = None
+    """A login to do before the first request (`login.session`); `token` is then None until it is done."""
 
     @property
     def display_address(self) -> str:
@@ -44,19 +50,28 @@ class VaultTarget:
         return addresses.display(self.address)
 
     @classmethod
-    def from_env(cls, address: str | None, env: Mapping[str, str], home: Path | None = None) -> VaultTarget:
-        """Read and check every setting; a bad one is a UsageError naming its variable or option."""
+    def from_env(
+        cls, address: str | None, env: Mapping[str, str], home: Path | None = None, auth: Flags | None = None
+    ) -> VaultTarget:
+        """Read and check every setting; a bad one is a UsageError naming its variable or option.
+
+        `auth`: --auth-method/--auth-path/--auth-role; with the environment they choose between a
+        static token and a login (`login.inputs`).
+        """
+        from reconciler.targets.vault.login import inputs  # imports this module
+
         given = Setting(address, "--address") if address and address.strip() else None
         found = given or settings.pick(env, "VAULT_ADDR", "BAO_ADDR")
         if found is None:
             raise UsageError("no server address", hint="pass --address or set VAULT_ADDR (or BAO_ADDR)")
-        token = settings.token(settings.pick(env, "VAULT_TOKEN", "BAO_TOKEN")) or read_token_file(home)
+        credentials = inputs.read(env, auth or inputs.Flags(), home)
         namespace = settings.pick(env, "VAULT_NAMESPACE", "BAO_NAMESPACE")
         timeout = settings.pick(env, "VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT")
         retries = settings.pick(env, "VAULT_MAX_RETRIES", "BAO_MAX_RETRIES")
         return cls(
             address=settings.address(found, "https://vault.example.com:8200"),
-            token=token,
+            token=credentials.token,
+            login=credentials.login,
             namespace=settings.header_value(namespace) if namespace else "",
             tls=Tls.from_env(env, "VAULT", "BAO"),
             timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
