@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,10 +26,31 @@ GOAL_START = 0.12
 GOAL_RATIO = 1.3
 
 
-def _commands(address: str, manifests: Path, few: Path, n: int) -> dict[str, list[str]]:
+def _baseline(root: Path) -> list[str]:
+    """How to start the `reconcile` of another checkout (`git archive REV | tar -x -C DIR`) with this
+    interpreter: its console entry point from its pyproject.toml."""
+    module, _, func = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["reconcile"].partition(
+        ":"
+    )
+    # First on sys.path: `python -c` puts the working directory (this checkout) before PYTHONPATH.
+    launch = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv[0] = 'reconcile'; "
+    launch += f"from {module} import {func}; {func}()"
+    return [sys.executable, "-c", launch]
+
+
+def _commands(address: str, manifests: Path, few: Path, n: int, baseline: Path | None) -> dict[str, list[str]]:
     py, reconcile = sys.executable, str(Path(sys.executable).parent / "reconcile")
     floor = [py, "-m", "bench.floor", address, str(n)]
+    before: dict[str, list[str]] = {}
+    if baseline is not None:
+        old = _baseline(baseline)
+        before = {
+            "before: reconcile version": [*old, "version"],
+            "before: reconcile validate (3 files)": [*old, "validate", "-m", str(few)],
+            f"before: reconcile plan (no-op, N={n})": [*old, "plan", "-m", str(manifests), "--address", address],
+        }
     return {
+        **before,
         "python -c pass": [py, "-c", "pass"],
         "python -c 'import httpx, asyncio'": [py, "-c", "import httpx, asyncio"],
         "reconcile version": [reconcile, "version"],
@@ -87,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=400, help="catalog entries for the no-op plan (default 400)")
     p.add_argument("--repeat", type=int, default=10, help="runs of every command (default 10)")
+    p.add_argument("--baseline", type=Path, help="also time the reconcile of this checkout (e.g. of an older commit)")
     a = p.parse_args(argv)
     from tests.servers import run_bao
 
@@ -110,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "NO_COLOR": "1",
         }
         before = procs.load_average()
-        walls = measure(_commands(bao.address, manifests, few, a.n), env, a.repeat)
+        walls = measure(_commands(bao.address, manifests, few, a.n, a.baseline), env, a.repeat)
         sys.stdout.write(report(walls, a.n, (before, procs.load_average())))
 
 
