@@ -4,6 +4,7 @@ Python's import log (`PYTHONPROFILEIMPORTTIME`), never with timings. docs/perfor
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from reconciler import __version__
 from reconciler.http.tls import deferred_default
-from tests.cli import SHA_A, write
+from tests.cli import SHA_A, reconcile, write
 
 RECONCILE = str(Path(sys.executable).parent / "reconcile")
 HEAVY = ("typer", "click", "pydantic", "pydantic_core", "httpx", "yaml", "rich", "tenacity", "semver", "deepdiff")
@@ -100,3 +101,66 @@ def test_the_deferred_context_verifies_and_reads_its_certificates_on_first_use()
     assert ctx.cert_store_stats()["x509_ca"] == 0  # nothing read while the client is built
     ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="vault.example.com")
     assert ctx.cert_store_stats()["x509_ca"] > 0
+
+
+# -- the entry point in-process (what the import log cannot show: its own lines, for coverage) ------
+
+
+def test_main_answers_version_and_validate_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from reconciler.__main__ import main
+
+    for argv in (["version"], ["--version"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+        assert capsys.readouterr().out == f"reconcile {__version__}\n"
+    good = write(tmp_path / "m.yaml", "plugins: []\n")
+    with pytest.raises(SystemExit) as done:
+        main(["validate", f"--manifests={good}"])
+    assert (done.value.code, capsys.readouterr().out) == (
+        0,
+        f"{good}: valid (0 plugin versions, 0 runtimes, 0 pins, 0 CSI plugins)\n",
+    )
+    bad = write(tmp_path / "bad.yaml", "plugins: 1\n")
+    with pytest.raises(SystemExit) as done:
+        main(["validate", "-m", str(bad)])
+    assert done.value.code == 1
+    assert f"{bad}:1: plugins: expected a list, got a number" in capsys.readouterr().err
+
+
+def test_main_hands_anything_else_to_the_parser(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["reconcile", "validate", "--nope"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 1
+    assert "No such option: --nope" in capsys.readouterr().err
+
+
+def test_the_version_command_of_the_parser_says_the_same() -> None:
+    r = reconcile("version")  # in-process, through typer (the entry point answers it before)
+    assert (r.exit_code, r.stdout) == (0, f"reconcile {__version__}\n")
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR", None])
+def test_the_deferred_context_reads_what_httpx_would(variable: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import certifi
+
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    if variable == "SSL_CERT_FILE":
+        monkeypatch.setenv(variable, certifi.where())
+    elif variable == "SSL_CERT_DIR":
+        monkeypatch.setenv(variable, str(Path(certifi.where()).parent))  # a folder: read when used, here none
+    ctx = deferred_default()
+    with (
+        socket.socket() as raw,
+        ctx.wrap_socket(raw, server_hostname="vault.example.com", do_handshake_on_connect=False),
+    ):
+        pass  # wrapping is the first use, as httpcore's sync backend does it
+    loaded = ctx.cert_store_stats()["x509_ca"]
+    assert loaded == 0 if variable == "SSL_CERT_DIR" else loaded > 0
+    assert (ctx.verify_mode, ctx.check_hostname) == (ssl.CERT_REQUIRED, True)
