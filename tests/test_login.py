@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.targets.vault.settings import VaultTarget
 from reconciler.errors import UsageError
 from reconciler.targets.vault.login import inputs
 from reconciler.targets.vault.login.inputs import Flags, GitHubRequest
+from reconciler.targets.vault.settings import VaultTarget
 from tests.cli import reconcile, write
 from tests.servers import free_port
 

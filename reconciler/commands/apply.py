@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import confirm, lock, pipeline, render, saved, saved_schema, stale
+from reconciler import confirm, lock, pipeline, render
 from reconciler.apply import Report, Result, apply
 from reconciler.commands.console import (
     EXIT_ERROR,
@@ -86,12 +86,7 @@ def run(opts: pipeline.Options, choices: Choices, environ: Mapping[str, str]) ->
             api = VaultApi(http)
             computed = await pipeline.plan(api, desired, opts, target.display_address, environ, hooks)
             if saved_doc is not None:
-                changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
-                if changed:
-                    raise PlanError(
-                        "stale plan: " + stale.summarize(changed, "; nothing was applied"),
-                        hint="make a new plan with `reconcile plan --out FILE`",
-                    )
+                _refuse_stale(saved_doc, computed)
             refuse_empty(desired.state, computed.plan, allow_empty=choices.allow_empty)
             if not as_json:
                 out(render_text.render_plan(computed.plan, colored))
@@ -128,8 +123,22 @@ def run(opts: pipeline.Options, choices: Choices, environ: Mapping[str, str]) ->
 
 def _read_saved(plan_file: Path, opts: pipeline.Options) -> tuple[dict[str, Any], pipeline.Options]:
     """A saved plan and the options it must be re-planned with."""
+    from reconciler import saved, saved_schema  # only for saved plans: hashing, deepdiff
+
     saved_doc, saved_opts = saved.parse(saved_schema.read_text(plan_file), str(plan_file))
     return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
+
+
+def _refuse_stale(saved_doc: dict[str, Any], computed: pipeline.Computed) -> None:
+    """PlanError, saying what changed, when the saved plan no longer describes what apply would do."""
+    from reconciler import saved, stale
+
+    changed = saved.staleness(saved_doc, computed.plan, computed.live, computed.desired)
+    if changed:
+        raise PlanError(
+            "stale plan: " + stale.summarize(changed, "; nothing was applied"),
+            hint="make a new plan with `reconcile plan --out FILE`",
+        )
 
 
 @contextlib.asynccontextmanager

@@ -30,7 +30,7 @@ from reconciler.errors import ApiError, PermissionDenied, RedirectRefused, Unexp
 from reconciler.http import failures
 from reconciler.http.address import display
 from reconciler.http.failures import Hints
-from reconciler.http.tls import Tls
+from reconciler.http.tls import Tls, deferred_default
 
 __all__ = ["DEFAULT_TIMEOUT", "Hints", "Http", "Response", "Retry", "RetryEvent"]
 
@@ -128,7 +128,8 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.display = display(self.base_url)
         """The address without credentials: the only form used in messages."""
-        verify = (tls or Tls()).context() if self.base_url.lower().startswith("https") else True
+        https = self.base_url.lower().startswith("https")
+        verify = (tls or Tls()).context() if https else deferred_default()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=dict(headers or {}),

@@ -11,7 +11,9 @@ API, and how renderers describe it. Adding a kind is its module plus one line in
     plugin.py       plugin versions (catalog entries); plugin_live.py reads the catalog
     runtime.py      container runtimes          pin.py     pinned versions
     mount.py        the plugin version of declared secrets and auth mounts
-    reload.py       reloads (derived by plan)   csi.py     Nomad CSI plugins (check-only)
+    reload.py       reloads (derived by plan)
+    csi.py          Nomad CSI plugins: check-only, evaluated into checks; csi_live.py reads them
+                    from Nomad (typed models) and waits with blocking queries
 """
 
 from __future__ import annotations
