@@ -153,7 +153,7 @@ def test_validate_accepts_the_contract_example(tmp_path: Path) -> None:
     write(tmp_path / "manifests" / "m.yaml", CONTRACT_EXAMPLE)
     result = CliRunner().invoke(app, ["validate", "--manifests", str(tmp_path / "manifests")])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{tmp_path / 'manifests'}: valid (1 plugin versions, 1 runtimes, 1 pins, 1 CSI plugins)\n"
+    assert result.stdout == f"{tmp_path / 'manifests'}: valid (1 plugin versions, 1 runtimes, 1 pins, 0 mounts, 1 CSI plugins)\n"
     assert result.stderr == ""
 
 
@@ -164,14 +164,14 @@ def test_validate_counts_everything_across_files(tmp_path: Path) -> None:
     write(root / "d.yaml", "nomad:\n  csi_plugins: [{id: a}, {id: b}]\n")
     result = CliRunner().invoke(app, ["validate", "-m", str(root)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{root}: valid (4 plugin versions, 1 runtimes, 0 pins, 2 CSI plugins)\n"
+    assert result.stdout == f"{root}: valid (4 plugin versions, 1 runtimes, 0 pins, 0 mounts, 2 CSI plugins)\n"
 
 
 def test_validate_accepts_a_single_file(tmp_path: Path) -> None:
     path = write(tmp_path / "only.yml", plugin_doc("kv-extra", "1.0.0"))
     result = CliRunner().invoke(app, ["validate", "--manifests", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{path}: valid (1 plugin versions, 0 runtimes, 0 pins, 0 CSI plugins)\n"
+    assert result.stdout == f"{path}: valid (1 plugin versions, 0 runtimes, 0 pins, 0 mounts, 0 CSI plugins)\n"
 
 
 # -- defaults and normalisation -------------------------------------------------------------------

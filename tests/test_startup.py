@@ -47,7 +47,7 @@ def test_validate_imports_no_parser_and_no_http(tmp_path: Path) -> None:
     for argv in (["-m", str(m)], ["--manifests", str(m)], [f"--manifests={m}"]):
         r, imported = run(RECONCILE, "validate", *argv)
         assert r.returncode == 0, errors_of(r)
-        assert r.stdout == f"{m}: valid (1 plugin versions, 0 runtimes, 0 pins, 0 CSI plugins)\n"
+        assert r.stdout == f"{m}: valid (1 plugin versions, 0 runtimes, 0 pins, 0 mounts, 0 CSI plugins)\n"
         assert imported & {"typer", "click", "httpx", "rich", "tenacity", "deepdiff"} == set()
         assert {"pydantic", "yaml"} <= imported  # what validating needs
 
@@ -119,7 +119,7 @@ def test_main_answers_version_and_validate_itself(tmp_path: Path, capsys: pytest
         main(["validate", f"--manifests={good}"])
     assert (done.value.code, capsys.readouterr().out) == (
         0,
-        f"{good}: valid (0 plugin versions, 0 runtimes, 0 pins, 0 CSI plugins)\n",
+        f"{good}: valid (0 plugin versions, 0 runtimes, 0 pins, 0 mounts, 0 CSI plugins)\n",
     )
     bad = write(tmp_path / "bad.yaml", "plugins: 1\n")
     with pytest.raises(SystemExit) as done:

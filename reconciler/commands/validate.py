@@ -9,9 +9,7 @@ from reconciler.commands.console import EXIT_OK, out
 
 
 def run(manifests: Path) -> int:
-    s = loader.load(manifests).state
-    out(
-        f"{manifests}: valid ({len(s.plugins)} plugin versions, {len(s.runtimes)} runtimes, "
-        f"{len(s.pins)} pins, {len(s.csi_plugins)} CSI plugins)\n"
-    )
+    from reconciler.kinds import census
+
+    out(f"{manifests}: valid ({census(loader.load(manifests).state)})\n")
     return EXIT_OK

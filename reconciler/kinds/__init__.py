@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from reconciler.resources import State
 
-__all__ = ["Action", "Change", "Kind", "ResourceKind", "keyed", "phase_of", "select"]
+__all__ = ["Action", "Change", "Kind", "ResourceKind", "census", "keyed", "phase_of", "select"]
 
 
 class Kind(StrEnum):
@@ -57,6 +57,11 @@ def select(state: State, kind: Kind) -> tuple[BaseModel, ...]:
     field = kind.spec.state_field
     found: Any = getattr(state, field, ()) if field else ()
     return tuple(found)
+
+
+def census(state: State) -> str:
+    """`1 plugin versions, 0 runtimes, ...`: how many objects of each declared kind `state` holds."""
+    return ", ".join(f"{len(select(state, kind))} {kind.spec.plural}" for kind in Kind if kind.spec.state_field)
 
 
 def keyed(state: State, kind: Kind) -> dict[Hashable, BaseModel]:

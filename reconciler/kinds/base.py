@@ -89,6 +89,8 @@ class ResourceKind(Protocol):
     """Fields compared between desired and live (an update lists those that differ)."""
     model: type[BaseModel] | None
     """The object model, for renderers that hold an object without its change (None: no objects)."""
+    plural: str
+    """How counts name this kind's objects (`plugin versions`, `CSI plugins`); "" for derived kinds."""
 
     def document_field(self) -> tuple[Any, Any]:
         """(annotation, default or pydantic Field) of `section` in the manifest `Document` model."""
@@ -193,6 +195,7 @@ class Defaults:
     compared: ClassVar[tuple[str, ...]] = ()
     model: ClassVar[type[BaseModel] | None] = None
     """The resource model, for renderers that hold an object without its change."""
+    plural: ClassVar[str] = ""
 
     def document_field(self) -> tuple[Any, Any]:
         raise NotImplementedError  # pragma: no cover - only kinds with a section are asked

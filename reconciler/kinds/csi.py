@@ -46,6 +46,7 @@ class CsiKind(Defaults):
     """Expectations of a Nomad cluster's CSI plugins (`GET /v1/plugins?type=csi`)."""
 
     key = "nomad_csi_plugin"
+    plural = "CSI plugins"
     section = "nomad"
     state_field = "csi_plugins"
     diffed = False

@@ -100,6 +100,7 @@ class MountKind(Defaults):
     """`sys/mounts` and `sys/auth`: tuned after pins, before reloads; enabled only with `create: true`."""
 
     key = "mount"
+    plural = "mounts"
     section = "mounts"
     state_field = "mounts"
     create_rank = 3

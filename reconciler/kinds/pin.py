@@ -35,6 +35,7 @@ class PinKind(Defaults):
     """`sys/plugins/pins`: pinned after plugins are registered, unpinned before they are deleted."""
 
     key = "pin"
+    plural = "pins"
     section = "pins"
     state_field = "pins"
     create_rank = 2

@@ -94,6 +94,7 @@ class PluginKind(Defaults):
     """Catalog entries (`sys/plugins/catalog`)."""
 
     key = "plugin"
+    plural = "plugin versions"
     section = "plugins"
     state_field = "plugins"
     create_rank = 1

@@ -38,6 +38,7 @@ class RuntimeKind(Defaults):
     """`sys/plugins/runtimes/catalog`: registered first, deleted last (plugins reference them)."""
 
     key = "runtime"
+    plural = "runtimes"
     section = "runtimes"
     state_field = "runtimes"
     create_rank = 0
