@@ -153,7 +153,10 @@ def test_validate_accepts_the_contract_example(tmp_path: Path) -> None:
     write(tmp_path / "manifests" / "m.yaml", CONTRACT_EXAMPLE)
     result = CliRunner().invoke(app, ["validate", "--manifests", str(tmp_path / "manifests")])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{tmp_path / 'manifests'}: valid (1 plugin versions, 1 runtimes, 1 pins, 0 mounts, 1 CSI plugins)\n"
+    assert (
+        result.stdout
+        == f"{tmp_path / 'manifests'}: valid (1 plugin versions, 1 runtimes, 1 pins, 0 mounts, 1 CSI plugins)\n"
+    )
     assert result.stderr == ""
 
 
