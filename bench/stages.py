@@ -1,36 +1,33 @@
-"""reconcile, stage by stage, exactly as `reconciler/cli.py` wires plan and apply, with a clock per stage.
+"""reconcile, stage by stage: the CLI's own pipeline (`reconciler.pipeline`), with a clock per stage.
 
-load manifests -> read live (server detection, catalog list, entry reads) -> diff -> read mounts (only
-when the plan needs them) -> plan -> render the plan (as the CLI prints it) -> apply (with the CLI's
-per-change progress lines) -> render the report. Output goes to a buffer instead of a terminal.
+load manifests -> read live (server detection, catalog list, entry reads) -> validate -> diff ->
+read mounts (only when the plan needs them) -> plan -> render the plan (as the CLI prints it) ->
+apply (with the CLI's per-change progress lines) -> render the report. Output goes to a buffer
+instead of a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx  # noqa: TID251 - only the type of the counting hook's argument
-
 from bench.counting import as_dict, classify
-from reconciler import loader
+from reconciler import pipeline
 from reconciler.apply import Report, Result, apply
-from reconciler.client.vault import VaultApi, VaultTarget, connect
-from reconciler.diff import DiffOptions, diff
-from reconciler.live import read_live, read_mounts
-from reconciler.plan import build_plan, needs_mounts
+from reconciler.client.vault import VaultApi
 from reconciler.render import text as render_text
 
-STAGES = ("load", "read live", "diff", "read mounts", "plan", "render", "apply")
+STAGES = (*pipeline.STAGES, "render", "apply")
 
 
 @dataclass
 class Timed:
-    """Seconds per stage, requests by kind (from an httpx event hook) and by method (`Http.sent`)."""
+    """Seconds per stage, requests by kind (`Hooks.on_request`) and by method (`Http.sent`)."""
 
     stages: dict[str, float] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
@@ -53,26 +50,18 @@ class _Clock:
 async def _pipeline(manifests: Path, address: str, mode: str, parallelism: int, timed: Timed) -> None:
     out = io.StringIO()
     clock = _Clock(timed)
-    desired = loader.load(manifests)
-    target = VaultTarget.from_env(address)
-    clock.lap("load")
-    async with connect(target, parallelism=parallelism).http as http:
 
-        async def count(request: httpx.Request) -> None:
-            timed.counts[classify(request.method, request.url.path)] += 1
+    def count(method: str, path: str) -> None:
+        timed.counts[classify(method, path)] += 1
 
-        # Counting only: the same hook httpx offers every client; it does not change what is sent.
-        http._client.event_hooks["request"].append(count)
+    hooks = pipeline.Hooks(on_request=count, on_stage=clock.lap)
+    opts = pipeline.Options(manifests, address, parallelism=parallelism)
+    desired = pipeline.load(manifests, hooks)
+    target = pipeline.vault_target(address, os.environ)
+    async with pipeline.connect(target, parallelism, None, hooks).http as http:
         api = VaultApi(http)
-        live = await read_live(api, desired.state)
-        clock.lap("read live")
-        changes = diff(desired, live, DiffOptions(prune=True, replace=()))
-        clock.lap("diff")
-        if needs_mounts(changes, desired.state.settings, live):
-            live = await read_mounts(api, live)
-        clock.lap("read mounts")
-        plan = build_plan(changes, live, desired.state.settings, target.address)
-        clock.lap("plan")
+        computed = await pipeline.plan(api, desired, opts, target.display_address, os.environ, hooks)
+        plan = computed.plan
         out.write(render_text.render_plan(plan, False))
         clock.lap("render")
         timed.changes = len(plan.changes)
@@ -82,7 +71,7 @@ async def _pipeline(manifests: Path, address: str, mode: str, parallelism: int, 
                 out.write(render_text.result_line(result, False) + "\n")
 
             report = await apply(
-                plan, api, live.server, parallelism=parallelism, report=Report(plan), on_result=progress
+                plan, api, computed.live.server, parallelism=parallelism, report=Report(plan), on_result=progress
             )
             out.write(render_text.render_report(report, False))
             timed.ok = report.ok

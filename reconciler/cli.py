@@ -1,60 +1,27 @@
-"""The `reconcile` command line: connects the stages, chooses a renderer, maps errors to exit codes.
+"""The `reconcile` command line: typer parses it, and each command dispatches to its module in
+`reconciler/commands/` (imported only when that command runs).
 
 Exit codes: 0 ok; 1 error; 2 changes or drift (`plan --detailed-exitcode`, `drift`); 130 interrupted
-(Ctrl-C), 143 terminated (SIGTERM).
+(Ctrl-C), 143 terminated (SIGTERM). `reconciler/__main__.py` is the console entry point: it
+answers `version` without importing this module.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import json
 import os
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from reconciler import (
-    __version__,
-    checks,
-    confirm,
-    drift,
-    loader,
-    lock,
-    manifest,
-    nomad_live,
-    outputs,
-    render,
-    saved,
-    saved_schema,
-    signals,
-    stale,
-    unmanaged,
-)
-from reconciler import export as exporting
-from reconciler.apply import Report, Result, apply
-from reconciler.client.http import Http, RetryEvent
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
-from reconciler.client.vault import VaultApi, VaultTarget, connect
-from reconciler.diff import DiffOptions, diff
-from reconciler.empty_guard import refuse_empty
-from reconciler.errors import ManifestError, PlanError, ReconcileError, UsageError
-from reconciler.live import Live, read_live, read_mounts
-from reconciler.manifest import Desired
-from reconciler.plan import Plan, build_plan, needs_mounts
-from reconciler.render import text as render_text
-from reconciler.resources import CsiPlugin
+from reconciler import signals
+from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from signals.py
+if TYPE_CHECKING:
+    from reconciler.pipeline import Options
 
 app = typer.Typer(
     name="reconcile",
@@ -118,144 +85,24 @@ AllowEmptyOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Options:
-    """What every server-facing command shares."""
-
-    manifests: Path
-    address: str | None
-    prune: bool = True
-    replace: tuple[str, ...] = ()
-    parallelism: int = 8
-    max_deletes: int | None = None
-    nomad_address: str | None = None
-    timeout: float | None = None
-    """--timeout: seconds per request, for Vault and Nomad (None: their *_CLIENT_TIMEOUT, or 30)."""
+def _dispatch(body: Callable[[], int]) -> None:
+    """Run a command's body: errors become messages and exit codes in `commands.console.guarded`."""
+    raise typer.Exit(guarded(body, os.environ))
 
 
-@dataclass(frozen=True)
-class Computed:
-    """A fresh plan and everything it was computed from."""
+def _options(
+    manifests: Path,
+    address: str | None,
+    prune: bool = True,
+    replace: list[str] | None = None,
+    parallelism: int = 8,
+    max_deletes: int | None = None,
+    nomad_address: str | None = None,
+    timeout: float | None = None,
+) -> Options:
+    from reconciler.pipeline import Options
 
-    desired: Desired
-    live: Live
-    plan: Plan
-
-
-def _color(stream: TextIO, environ: Mapping[str, str]) -> bool:
-    return stream.isatty() and "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
-
-
-def _run(body: Callable[[], int]) -> None:
-    """Run a command body; turn expected errors into messages and exit codes (the only place)."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color="NO_COLOR" in os.environ)
-    try:
-        code = signals.call_with_sigterm_as_interrupt(body)
-    except ManifestError as exc:
-        err.print(outputs.scrub(str(exc)), markup=False)
-        code = EXIT_ERROR
-    except ReconcileError as exc:
-        err.print("[bold red]Error:[/] ", end="")
-        err.print(outputs.scrub(str(exc)), markup=False)  # scrub: no message may show address credentials
-        if exc.hint:
-            err.print(f"Hint: {outputs.scrub(exc.hint)}", markup=False)
-        code = EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("Terminated." if signals.terminated() else "Interrupted.", markup=False)
-        code = signals.interrupted_exit_code()
-    raise typer.Exit(code)
-
-
-def _announce_retry(event: RetryEvent) -> None:
-    """Every retry is said on stderr, so a slow run shows why it is slow."""
-    sys.stderr.write(f"{event}\n")
-    sys.stderr.flush()
-
-
-def _print(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _emit(fmt: Format, draw: Callable[[render.Renderer], str]) -> None:
-    """Print what `draw` renders in the chosen format; always append its markdown to the job summary."""
-    markdown = draw(render.get(Format.markdown))
-    _print(markdown if fmt is Format.markdown else draw(render.get(fmt, color=_color(sys.stdout, os.environ))))
-    _step_summary(markdown)
-
-
-def _step_summary(markdown: str) -> None:
-    """Append to the GitHub Actions job summary when running there."""
-    outputs.append_summary(outputs.summary_path(os.environ), markdown)
-
-
-def _preflight(out: Path | None = None) -> None:
-    """Files the command will write are checked before any work: a bad path never half-runs it."""
-    outputs.summary_path(os.environ)
-    if out is not None:
-        outputs.check_out(out)
-
-
-async def _vault_plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
-    live = await read_live(api, desired.state)
-    changes = diff(desired, live, DiffOptions(prune=opts.prune, replace=opts.replace))
-    if needs_mounts(changes, desired.state.settings, live):
-        live = await read_mounts(api, live)
-    the_plan = build_plan(changes, live, desired.state.settings, address)
-    if not (opts.prune and desired.state.settings.prune):
-        the_plan = dataclasses.replace(the_plan, unpruned=unmanaged.left_by_prune(desired, live))
-    return Computed(desired, live, the_plan)
-
-
-async def _nomad_checks(
-    expectations: Sequence[CsiPlugin], nomad_address: str | None, timeout: float | None = None
-) -> tuple[list[checks.Check], tuple[str, ...]]:
-    """The Nomad CSI checks; no Nomad request at all when the manifests declare none."""
-    if not expectations:
-        return [], ()
-    api = connect_nomad(NomadTarget.from_env(nomad_address), timeout=timeout, on_retry=_announce_retry)
-    try:
-        live = await nomad_live.read_csi(api, expectations)
-    finally:
-        await api.aclose()
-    return checks.evaluate(expectations, live.plugins), tuple(live.unmanaged)
-
-
-async def _plan(api: VaultApi, desired: Desired, opts: Options, address: str) -> Computed:
-    """The Vault plan and the Nomad checks, read concurrently."""
-    computed, (results, unmanaged) = await asyncio.gather(
-        _vault_plan(api, desired, opts, address),
-        _nomad_checks(desired.state.csi_plugins, opts.nomad_address, opts.timeout),
-    )
-    if not results:
-        return computed
-    the_plan = dataclasses.replace(computed.plan, checks=tuple(results), unmanaged_csi=unmanaged)
-    return dataclasses.replace(computed, plan=the_plan)
-
-
-def _connect(target: VaultTarget, parallelism: int, timeout: float | None) -> VaultApi:
-    """The run's one client to the Vault/OpenBao target; retries are announced on stderr."""
-    return connect(target, parallelism=parallelism, timeout=timeout, on_retry=_announce_retry)
-
-
-def _compute(opts: Options) -> Computed:
-    desired = loader.load(opts.manifests)
-    target = VaultTarget.from_env(opts.address)
-
-    async def go() -> Computed:
-        async with _connect(target, opts.parallelism, opts.timeout).http as http:
-            return await _plan(VaultApi(http), desired, opts, target.display_address)
-
-    return asyncio.run(go())
-
-
-def _check_limits(plan: Plan, desired: Desired, opts: Options) -> None:
-    limit = opts.max_deletes if opts.max_deletes is not None else desired.state.settings.max_deletes
-    if limit is not None and plan.deletions > limit:
-        raise PlanError(
-            f"the plan deletes {plan.deletions} objects, more than the limit of {limit}; nothing was applied",
-            hint="check the manifests, or raise --max-deletes / settings.max_deletes",
-        )
+    return Options(manifests, address, prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout)
 
 
 @app.command()
@@ -263,20 +110,19 @@ def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
 
     def body() -> int:
-        s = loader.load(manifests).state
-        _print(
-            f"{manifests}: valid ({len(s.plugins)} plugin versions, {len(s.runtimes)} runtimes, "
-            f"{len(s.pins)} pins, {len(s.csi_plugins)} CSI plugins)\n"
-        )
-        return EXIT_OK
+        from reconciler.commands import validate as command
 
-    _run(body)
+        return command.run(manifests)
+
+    _dispatch(body)
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a manifest document (for editors and other tools)."""
-    _print(json.dumps(manifest.json_schema(), indent=2) + "\n")
+    from reconciler.commands import schema as command
+
+    command.run()
 
 
 @app.command()
@@ -297,25 +143,21 @@ def plan(
     allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
-    opts = Options(
-        manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
-    )
 
     def body() -> int:
-        _preflight(out)
-        computed = _compute(opts)
-        the_plan = computed.plan
-        refuse_empty(computed.desired.state, the_plan, allow_empty=allow_empty)
-        if out is not None:  # saved first: a failed write is the only message, not one after a plan
-            document = saved.to_document(
-                the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
-            )
-            outputs.write_atomic(out, json.dumps(document, indent=2) + "\n")
-        _emit(output_format, lambda r: r.render_plan(the_plan))
-        _check_limits(the_plan, computed.desired, opts)
-        return EXIT_CHANGES if detailed_exitcode and the_plan.drifted else EXIT_OK
+        from reconciler.commands import plan as command
 
-    _run(body)
+        opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
+        return command.run(
+            opts,
+            os.environ,
+            fmt=output_format,
+            detailed_exitcode=detailed_exitcode,
+            out_file=out,
+            allow_empty=allow_empty,
+        )
+
+    _dispatch(body)
 
 
 @app.command("drift")
@@ -330,13 +172,12 @@ def drift_command(
     """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
     def body() -> int:
-        opts = Options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
-        _preflight()
-        found = drift.detect(_compute(opts).plan)
-        _emit(output_format, lambda r: r.render_drift(found))
-        return EXIT_CHANGES if found.found else EXIT_OK
+        from reconciler.commands import drift as command
 
-    _run(body)
+        opts = _options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
+        return command.run(opts, os.environ, fmt=output_format)
+
+    _dispatch(body)
 
 
 @app.command("export")
@@ -356,24 +197,19 @@ def export_command(
     """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
 
     def body() -> int:
-        target = VaultTarget.from_env(address)
+        from reconciler.commands import export as command
 
-        async def go() -> exporting.Catalog:
-            async with _connect(target, parallelism, timeout).http as http:
-                return await exporting.read_catalog(VaultApi(http))
+        return command.run(
+            os.environ,
+            address=address,
+            out_dir=out,
+            select=tuple(select or ()),
+            force=force,
+            parallelism=parallelism,
+            timeout=timeout,
+        )
 
-        catalog = asyncio.run(go())
-        source = f"{catalog.server.kind} {catalog.server.version} at {target.display_address}"
-        result = exporting.build(catalog, tuple(select or ()), source)
-        if out is None:
-            _print(result.as_stream())
-        else:
-            written = exporting.write(out, result.files, force=force)
-            sys.stderr.write(f"Wrote {', '.join(str(p) for p in written)}\n")
-        sys.stderr.write(exporting.notes(result))
-        return EXIT_OK
-
-    _run(body)
+    _dispatch(body)
 
 
 @app.command("apply")
@@ -403,120 +239,22 @@ def apply_command(
     allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
-    as_json = output_format is ApplyFormat.json
-    color = _color(sys.stdout, os.environ)
-
-    def progress(result: Result) -> None:
-        if not as_json:
-            _print(render_text.result_line(result, color) + "\n")
 
     def body() -> int:
-        opts = Options(
-            manifests, address, not no_prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout
+        from reconciler.commands import apply as command
+
+        opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
+        choices = command.Choices(
+            plan_file=plan_file,
+            as_json=output_format is ApplyFormat.json,
+            force=force,
+            auto_approve=auto_approve,
+            lock_timeout=lock_timeout,
+            allow_empty=allow_empty,
         )
-        saved_doc = None
-        _preflight()
-        if plan_file is not None:
-            if replace or no_prune:
-                raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
-            saved_doc, opts = _read_saved(plan_file, opts)
-        patience = nomad_live.parse_duration(lock_timeout)
-        desired = loader.load(opts.manifests)
-        target = VaultTarget.from_env(opts.address)
-        report_box: list[Report] = []
+        return command.run(opts, choices, os.environ)
 
-        def approved(the_plan: Plan, shown_address: str, saved_plan: bool) -> bool:
-            changes = 0 if the_plan.blocked and not force else len(the_plan.changes)  # apply refuses those
-            return confirm.approved(
-                changes,
-                shown_address,
-                auto_approve=auto_approve,
-                saved_plan=saved_plan,
-                interactive=not as_json,
-                stdin=sys.stdin,
-                stdout=sys.stdout,
-            )
-
-        async def go() -> Report | None:
-            async with (
-                _connect(target, opts.parallelism, opts.timeout).http as http,
-                _locked(http, desired, patience),
-            ):
-                api = VaultApi(http)
-                computed = await _plan(api, desired, opts, target.display_address)
-                if saved_doc is not None:
-                    changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
-                    if changed:
-                        raise PlanError(
-                            "stale plan: " + stale.summarize(changed, "; nothing was applied"),
-                            hint="make a new plan with `reconcile plan --out FILE`",
-                        )
-                refuse_empty(desired.state, computed.plan, allow_empty=allow_empty)
-                if not as_json:
-                    _print(render_text.render_plan(computed.plan, color))
-                _check_limits(computed.plan, desired, opts)
-                if not approved(computed.plan, target.display_address, saved_doc is not None):
-                    return None
-                report = Report(computed.plan)
-                report_box.append(report)
-                if computed.plan.changes and not as_json:
-                    _print("\nApplying:\n")
-                return await apply(
-                    computed.plan,
-                    api,
-                    computed.live.server,
-                    parallelism=opts.parallelism,
-                    force=force,
-                    report=report,
-                    on_result=progress,
-                )
-
-        try:
-            report = asyncio.run(go())
-        except KeyboardInterrupt:
-            if report_box:
-                report_box[0].interrupted = True
-                _finish(report_box[0], as_json, color)
-            raise
-        if report is None:
-            _print(confirm.CANCELLED + "\n")
-            return EXIT_ERROR
-        _finish(report, as_json, color)
-        return EXIT_OK if report.ok else EXIT_ERROR
-
-    _run(body)
-
-
-def _read_saved(plan_file: Path, opts: Options) -> tuple[dict[str, Any], Options]:
-    """A saved plan and the options it must be re-planned with."""
-    saved_doc, saved_opts = saved.parse(saved_schema.read_text(plan_file), str(plan_file))
-    return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
-
-
-@contextlib.asynccontextmanager
-async def _locked(http: Http, desired: Desired, patience: float) -> AsyncIterator[None]:
-    """Hold the manifests' lock (settings.lock) while the body runs, when they configure one."""
-    settings = desired.state.settings.lock
-    if settings is None:
-        if patience:
-            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
-        yield
-        return
-    async with lock.held(http, settings, timeout=patience, say=_say):
-        yield
-
-
-def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
-def _finish(report: Report, as_json: bool, color: bool) -> None:
-    if as_json:
-        _print(render.get(Format.json).render_report(report))
-    elif report.plan.changes or report.plan.failing_checks:
-        _print("\n" + render.get(Format.text, color=color).render_report(report))
-    _step_summary(render.get(Format.markdown).render_report(report))
+    _dispatch(body)
 
 
 @app.command("force-unlock")
@@ -528,26 +266,19 @@ def force_unlock(
     """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
 
     def body() -> int:
-        settings = loader.load(manifests).state.settings.lock
-        if settings is None:
-            raise UsageError("the manifests configure no lock (settings.lock)")
-        target = VaultTarget.from_env(address)
+        from reconciler.commands import force_unlock as command
 
-        async def go() -> lock.Holder:
-            async with _connect(target, 1, None).http as http:
-                return await lock.force_unlock(http, settings, lock_id)
+        return command.run(lock_id, manifests, address, os.environ)
 
-        holder = asyncio.run(go())
-        _print(f"Removed the lock {settings.kv_mount}/{settings.key} held by {holder.describe()}\n")
-        return EXIT_OK
-
-    _run(body)
+    _dispatch(body)
 
 
 @app.command()
 def version() -> None:
     """Print the version of reconcile."""
-    _print(f"reconcile {__version__}\n")
+    from reconciler.commands import version as command
+
+    command.run()
 
 
 @app.command()
@@ -566,51 +297,17 @@ def check(
     output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
 ) -> None:
     """Check the Nomad CSI plugins the manifests declare. Exit 0 all pass, 2 some failing, 1 error."""
-    as_json = output_format is ApplyFormat.json
-    waiting: list[str] = []
-
-    def progress(result: checks.Check) -> None:
-        stream = sys.stderr if as_json else sys.stdout  # JSON mode keeps stdout for the document
-        if not waiting:
-            waiting.append(f"Waiting up to {wait} for the Nomad CSI plugins:\n")
-            stream.write(waiting[0])
-        stream.write(render_text.check_line(result) + "\n")
-        stream.flush()
 
     def body() -> int:
-        patience = nomad_live.parse_duration(wait) if wait is not None else None
-        expectations = loader.load(manifests).state.csi_plugins
-        if not expectations:
-            _print(
-                render.get(Format.json).render_checks([], [])
-                if as_json
-                else "No Nomad CSI plugins declared (nomad: csi_plugins:): nothing to check.\n"
-            )
-            return EXIT_OK
-        if patience is None:
-            results, unmanaged = asyncio.run(_nomad_checks(expectations, nomad_address))
-        else:
-            target = NomadTarget.from_env(nomad_address)
+        from reconciler.commands import check as command
 
-            async def wait_then_close() -> tuple[list[checks.Check], nomad_live.CsiLive]:
-                api = connect_nomad(target, on_retry=_announce_retry)
-                try:
-                    return await nomad_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
-                finally:
-                    await api.aclose()
+        return command.run(manifests, os.environ, nomad_address=nomad_address, wait=wait, fmt=output_format)
 
-            results, live = asyncio.run(wait_then_close())
-            unmanaged = tuple(live.unmanaged)
-        if waiting and not as_json:
-            _print("\n")
-        _print(render.get(output_format).render_checks(results, unmanaged))
-        return EXIT_OK if all(c.ok for c in results) else EXIT_CHANGES
-
-    _run(body)
+    _dispatch(body)
 
 
 def main() -> None:
-    """Console entry point. Usage errors exit 1, not click's 2, which means "changes" here."""
+    """Run the command line. Usage errors exit 1, not click's 2, which means "changes" here."""
     try:
         with signals.terminate_as_interrupt():
             code = app(standalone_mode=False)

@@ -14,8 +14,8 @@ import httpx
 
 from reconciler import loader
 from reconciler.apply import Outcome, Report, Result, apply
-from reconciler.cli import Options, _plan
 from reconciler.client.vault import VaultApi, VaultTarget, connect
+from reconciler.pipeline import Options, plan
 from tests.cli import SHA_A, SHA_B, SHA_C, reconcile, write
 from tests.servers import BaoServer
 
@@ -36,7 +36,7 @@ def run_apply(
     async def go() -> tuple[Report, dict[str, int]]:
         async with connect(target, parallelism=1).http as http:
             api = VaultApi(http)
-            computed = await _plan(api, desired, Options(manifests, address, parallelism=1), address)
+            computed = await plan(api, desired, Options(manifests, address, parallelism=1), address, {})
             before = dict(http.sent)
             report = await apply(computed.plan, api, computed.live.server, parallelism=1, on_result=on_result)
             return report, {m: http.sent[m] - before.get(m, 0) for m in http.sent}

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import cli, loader
+from reconciler import loader
+from reconciler.commands import validate as validate_command
 from tests.cli import SHA_A, reconcile, write
 from tests.servers import BaoServer, serve_asgi
 
@@ -123,8 +124,8 @@ def test_sigterm_outside_asyncio_exits_143_without_a_traceback(tmp_path: Path, m
         os.kill(os.getpid(), signal.SIGTERM)  # delivered here, while loading (synchronous code)
         return real_load(path)
 
-    # Only the CLI's view of the loader: the leak guard loads the manifests too, before the run.
-    monkeypatch.setattr(cli, "loader", SimpleNamespace(load=load_then_terminated))
+    # Only the command's view of the loader: the leak guard loads the manifests too, before the run.
+    monkeypatch.setattr(validate_command, "loader", SimpleNamespace(load=load_then_terminated))
     before = signal.getsignal(signal.SIGTERM)
     r = reconcile("validate", "-m", m)
     assert (r.exit_code, r.stdout, r.stderr) == (143, "", "Terminated.\n")
@@ -140,6 +141,6 @@ def test_ctrl_c_keeps_exit_130(tmp_path: Path, monkeypatch, sig: int, code: int,
         os.kill(os.getpid(), sig)
         return real_load(path)
 
-    monkeypatch.setattr(cli, "loader", SimpleNamespace(load=load_then_signal))
+    monkeypatch.setattr(validate_command, "loader", SimpleNamespace(load=load_then_signal))
     r = reconcile("validate", "-m", m)
     assert (r.exit_code, r.stderr) == (code, said)

@@ -121,6 +121,7 @@ class Http:
         error_style: ErrorStyle = "vault",
         on_retry: Callable[[RetryEvent], None] | None = None,
         max_body: int = MAX_BODY,
+        on_request: Callable[[str, str], None] | None = None,
     ) -> None:
         if parallelism < 1:
             raise UsageError("--parallelism must be at least 1")
@@ -145,6 +146,8 @@ class Http:
         self.retry = retry or Retry()
         self.error_style = error_style
         self.on_retry = on_retry
+        self.on_request = on_request
+        """Called with (method, URL path) as each request is sent, retries and redirects included."""
         self.max_body = max_body
         self.sent: Counter[str] = Counter()
         """Requests sent, by method (retries included)."""
@@ -236,6 +239,8 @@ class Http:
     async def _send(self, request: httpx.Request, path: str) -> _Reply:
         async with self._slots:
             self.sent[request.method] += 1
+            if self.on_request is not None:
+                self.on_request(request.method, request.url.path)
             response = await self._client.send(request, stream=True)
             try:
                 return _Reply(response, await self._read_capped(response, request.method, path))

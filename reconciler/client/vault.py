@@ -87,6 +87,7 @@ def connect(
     retry: Retry | None = None,
     timeout: float | None = None,
     on_retry: Callable[[RetryEvent], None] | None = None,
+    on_request: Callable[[str, str], None] | None = None,
 ) -> VaultApi:
     """A client for `target`; `timeout` (from --timeout) overrides the target's."""
     headers = {}
@@ -103,6 +104,7 @@ def connect(
         retry=retry or target.retry,
         timeout=target.timeout if timeout is None else timeout,
         on_retry=on_retry,
+        on_request=on_request,
     )
     return VaultApi(http)
 

@@ -1,0 +1,59 @@
+"""`reconcile check`: the Nomad CSI plugins the manifests declare, optionally waiting for them to pass."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler import checks, loader, nomad_live, pipeline, render
+from reconciler.client.nomad import NomadTarget
+from reconciler.client.nomad import connect as connect_nomad
+from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
+from reconciler.render import text as render_text
+
+
+def run(
+    manifests: Path, environ: Mapping[str, str], *, nomad_address: str | None, wait: str | None, fmt: str = "text"
+) -> int:
+    as_json = fmt == "json"
+    waiting: list[str] = []
+
+    def progress(result: checks.Check) -> None:
+        stream = sys.stderr if as_json else sys.stdout  # JSON mode keeps stdout for the document
+        if not waiting:
+            waiting.append(f"Waiting up to {wait} for the Nomad CSI plugins:\n")
+            stream.write(waiting[0])
+        stream.write(render_text.check_line(result) + "\n")
+        stream.flush()
+
+    patience = nomad_live.parse_duration(wait) if wait is not None else None
+    expectations = loader.load(manifests).state.csi_plugins
+    if not expectations:
+        out(
+            render.get("json").render_checks([], [])
+            if as_json
+            else "No Nomad CSI plugins declared (nomad: csi_plugins:): nothing to check.\n"
+        )
+        return EXIT_OK
+    hooks = pipeline.Hooks(on_retry=announce_retry)
+    if patience is None:
+        results, unmanaged = asyncio.run(pipeline.nomad_checks(expectations, nomad_address, environ, hooks=hooks))
+    else:
+        target = NomadTarget.from_env(nomad_address, environ)
+
+        async def wait_then_close() -> tuple[list[checks.Check], nomad_live.CsiLive]:
+            api = connect_nomad(target, on_retry=announce_retry)
+            try:
+                return await nomad_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
+            finally:
+                await api.aclose()
+
+        results, live = asyncio.run(wait_then_close())
+        unmanaged = tuple(live.unmanaged)
+    if waiting and not as_json:
+        out("\n")
+    out(render.get(fmt).render_checks(results, unmanaged))
+    return EXIT_OK if all(c.ok for c in results) else EXIT_CHANGES

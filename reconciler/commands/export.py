@@ -1,0 +1,42 @@
+"""`reconcile export`: the live catalog as manifests (YAML on stdout, or files). Never writes to the server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from reconciler import export as exporting
+from reconciler import pipeline
+from reconciler.client.vault import VaultApi
+from reconciler.commands.console import EXIT_OK, announce_retry, out
+
+
+def run(
+    environ: Mapping[str, str],
+    *,
+    address: str | None,
+    out_dir: Path | None,
+    select: Sequence[str] = (),
+    force: bool = False,
+    parallelism: int = 8,
+    timeout: float | None = None,
+) -> int:
+    target = pipeline.vault_target(address, environ)
+    hooks = pipeline.Hooks(on_retry=announce_retry)
+
+    async def go() -> exporting.Catalog:
+        async with pipeline.connect(target, parallelism, timeout, hooks).http as http:
+            return await exporting.read_catalog(VaultApi(http))
+
+    catalog = asyncio.run(go())
+    source = f"{catalog.server.kind} {catalog.server.version} at {target.display_address}"
+    result = exporting.build(catalog, tuple(select), source)
+    if out_dir is None:
+        out(result.as_stream())
+    else:
+        written = exporting.write(out_dir, result.files, force=force)
+        sys.stderr.write(f"Wrote {', '.join(str(p) for p in written)}\n")
+    sys.stderr.write(exporting.notes(result))
+    return EXIT_OK

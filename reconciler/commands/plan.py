@@ -1,0 +1,34 @@
+"""`reconcile plan`: what apply would change, and the Nomad CSI checks. Never writes to the server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler import outputs, pipeline, saved
+from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, emit, preflight
+from reconciler.empty_guard import refuse_empty
+
+
+def run(
+    opts: pipeline.Options,
+    environ: Mapping[str, str],
+    *,
+    fmt: str = "text",
+    detailed_exitcode: bool = False,
+    out_file: Path | None = None,
+    allow_empty: bool = False,
+) -> int:
+    preflight(environ, out_file)
+    computed = pipeline.compute(opts, environ, pipeline.Hooks(on_retry=announce_retry))
+    the_plan = computed.plan
+    refuse_empty(computed.desired.state, the_plan, allow_empty=allow_empty)
+    if out_file is not None:  # saved first: a failed write is the only message, not one after a plan
+        document = saved.to_document(
+            the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
+        )
+        outputs.write_atomic(out_file, json.dumps(document, indent=2) + "\n")
+    emit(fmt, lambda r: r.render_plan(the_plan), environ)
+    pipeline.check_limits(the_plan, computed.desired, opts)
+    return EXIT_CHANGES if detailed_exitcode and the_plan.drifted else EXIT_OK
