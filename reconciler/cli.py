@@ -21,6 +21,7 @@ from reconciler import signals
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
 
 if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
     from reconciler.pipeline import Options
 
 app = typer.Typer(
@@ -85,6 +86,32 @@ AllowEmptyOpt = Annotated[
 ]
 
 
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="Targets file (several clusters); default ./reconcile.yaml if any."),
+]
+TargetOpt = Annotated[
+    list[str] | None, typer.Option("--target", metavar="NAME", help="Only this target of the targets file. Repeatable.")
+]
+TargetParallelismOpt = Annotated[
+    int, typer.Option("--target-parallelism", min=1, max=64, help="Targets worked on at once (targets file).")
+]
+
+
+def _single(ctx: typer.Context) -> list[str]:
+    """The single-target options given on the command line (a targets file replaces them)."""
+    names = ("manifests", "address", "nomad_address")
+    sources = {n: ctx.get_parameter_source(n) for n in names if n in ctx.params}
+    return ["--" + n.replace("_", "-") for n, s in sources.items() if s and s.name in ("COMMANDLINE", "ENVIRONMENT")]
+
+
+def _selection(ctx: typer.Context, config: Path | None, names: list[str] | None) -> Selection | None:
+    """The targets of the targets file this run covers; None for a single-target run (no file)."""
+    from reconciler.fleet.run import resolve
+
+    return resolve(config, names or (), _single(ctx))
+
+
 def _dispatch(body: Callable[[], int]) -> None:
     """Run a command's body: errors become messages and exit codes in `commands.console.guarded`."""
     raise typer.Exit(guarded(body, os.environ))
@@ -106,13 +133,17 @@ def _options(
 
 
 @app.command()
-def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
+def validate(
+    ctx: typer.Context, manifests: ManifestsOpt = Path("manifests"), config: ConfigOpt = None, target: TargetOpt = None
+) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
 
     def body() -> int:
         from reconciler.commands import validate as command
+        from reconciler.fleet import plans, run
 
-        return command.run(manifests)
+        path = run.targets_file(config, target or (), _single(ctx))
+        return command.run(manifests) if path is None else plans.validate(path, target or [])
 
     _dispatch(body)
 
@@ -127,6 +158,7 @@ def schema() -> None:
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     output_format: FormatOpt = Format.text,
@@ -141,6 +173,9 @@ def plan(
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
     allow_empty: AllowEmptyOpt = False,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
 
@@ -148,6 +183,20 @@ def plan(
         from reconciler.commands import plan as command
 
         opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
+        selection = _selection(ctx, config, target)
+        if selection is not None:
+            from reconciler.fleet import plans
+
+            return plans.plan(
+                selection,
+                opts,
+                os.environ,
+                parallelism=target_parallelism,
+                fmt=output_format,
+                detailed_exitcode=detailed_exitcode,
+                out_file=out,
+                allow_empty=allow_empty,
+            )
         return command.run(
             opts,
             os.environ,
@@ -162,12 +211,16 @@ def plan(
 
 @app.command("drift")
 def drift_command(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
@@ -175,6 +228,11 @@ def drift_command(
         from reconciler.commands import drift as command
 
         opts = _options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
+        selection = _selection(ctx, config, target)
+        if selection is not None:
+            from reconciler.fleet import plans
+
+            return plans.drift_command(selection, opts, os.environ, parallelism=target_parallelism, fmt=output_format)
         return command.run(opts, os.environ, fmt=output_format)
 
     _dispatch(body)

@@ -20,19 +20,22 @@ class Part:
     """The target's name in the targets file."""
     address: str
     """Its address, without credentials."""
-    exit_code: int
-    """What the single-target command would exit with: 0, 1 (error) or 2 (changes, drift, failing checks)."""
     draw: Callable[[Renderer], str] | None = None
     """Its single-target output in any format (None: it failed before it had any)."""
+    changed: bool = False
+    """Changes planned or applied, drift found, or checks failing (what exit code 2 reports)."""
+    failed: bool = False
+    """What makes the single-target command exit 1: an error, or an apply that did not complete."""
     error: str = ""
     """Why it failed, as the single-target command would say it (message and hint; no secrets)."""
     status: str = ""
     """One line for the combined summary table, e.g. `1 to register, 0 to update, 0 to delete`."""
 
 
-def exit_code(parts: Sequence[Part]) -> int:
-    """Combined: 1 if any target errored; else 2 if any has changes, drift or failing checks; else 0."""
-    codes = {p.exit_code for p in parts}
-    if codes - {EXIT_OK, EXIT_CHANGES}:
+def exit_code(parts: Sequence[Part], *, changes_exit: bool) -> int:
+    """Combined: 1 if any target failed; else 2 if `changes_exit` (the command reports changes with
+    2: `plan --detailed-exitcode`, `drift`, `check`) and any target has changes, drift or failing
+    checks; else 0."""
+    if any(p.failed for p in parts):
         return EXIT_ERROR
-    return EXIT_CHANGES if EXIT_CHANGES in codes else EXIT_OK
+    return EXIT_CHANGES if changes_exit and any(p.changed for p in parts) else EXIT_OK

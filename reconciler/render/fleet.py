@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import render
-from reconciler.fleet.part import EXIT_CHANGES, EXIT_OK, Part
+from reconciler.fleet.part import Part
 from reconciler.plan import FORMAT_VERSION
 from reconciler.render.markdown import GITHUB_LIMIT, MarkdownRenderer
 
@@ -34,23 +34,23 @@ class Words:
     title: str
     """`reconcile plan`: the markdown heading."""
     ok: str
-    """A target that exits 0: `no changes`, `in sync`, `applied`, `all checks pass`."""
+    """A target with nothing to report: `no changes`, `in sync`, `nothing to do`, `passing`."""
     changed: str
-    """A target that exits 2: `with changes`, `drifted`, `failing checks`."""
+    """A target with something to report: `with changes`, `drifted`, `applied`, `failing checks`."""
 
 
 PLAN = Words("reconcile plan", "no changes", "with changes")
 DRIFT = Words("reconcile drift", "in sync", "drifted")
-APPLY = Words("reconcile apply", "applied", "with changes")
-CHECK = Words("reconcile check", "all checks pass", "failing checks")
+APPLY = Words("reconcile apply", "nothing to do", "applied")
+CHECK = Words("reconcile check", "passing", "failing checks")
 
 
 def summary_line(parts: Sequence[Part], words: Words) -> str:
     """`3 targets: 1 with changes (staging), 1 no changes (dev), 1 failed (production).`"""
     groups: list[tuple[str, list[str]]] = [
-        (words.changed, [p.name for p in parts if p.exit_code == EXIT_CHANGES]),
-        (words.ok, [p.name for p in parts if p.exit_code == EXIT_OK]),
-        ("failed", [p.name for p in parts if p.exit_code not in (EXIT_OK, EXIT_CHANGES)]),
+        (words.changed, [p.name for p in parts if p.changed and not p.failed]),
+        (words.ok, [p.name for p in parts if not p.changed and not p.failed]),
+        ("failed", [p.name for p in parts if p.failed]),
     ]
     shown = [f"{len(names)} {label} ({_names(names)})" for label, names in groups if names]
     noun = "target" if len(parts) == 1 else "targets"
@@ -115,7 +115,7 @@ def render_markdown(parts: Sequence[Part], words: Words, limit: int = GITHUB_LIM
                 f"> ⚠️ Details left out: the comment would exceed GitHub's {limit:,} characters. "
                 f"Run `{words.title} --target {part.name}` to see them.\n"
             )
-        sections.append(f"<details><summary><b>{part.name}</b>: {_cell(part, words)}</summary>\n\n{body}\n</details>\n")
+        sections.append(f"<details><summary><b>{part.name}</b>: {_cell(part)}</summary>\n\n{body}\n</details>\n")
     return "\n".join([text_head, *sections, summary_line(parts, words)]) + "\n"
 
 
@@ -145,17 +145,15 @@ def _shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
 
 def _table(parts: Sequence[Part]) -> str:
     rows = ["| target | address | result |", "|---|---|---|"]
-    rows += [f"| **{p.name}** | `{_escape(p.address)}` | {_cell(p, None)} |" for p in parts]
+    rows += [f"| **{p.name}** | `{_escape(p.address)}` | {_cell(p)} |" for p in parts]
     return "\n".join(rows)
 
 
-def _cell(part: Part, words: Words | None) -> str:
-    if part.error and part.draw is None:
-        first = part.error.splitlines()[0] if part.error else ""
-        return "❌ failed: " + _escape(first[:200])
-    icon = {EXIT_OK: "✅", EXIT_CHANGES: "✏️"}.get(part.exit_code, "❌")
-    status = part.status or (words.ok if words and part.exit_code == EXIT_OK else "")
-    return f"{icon} {_escape(status)}".rstrip()
+def _cell(part: Part) -> str:
+    if part.error:
+        return "❌ failed: " + _escape(part.error.splitlines()[0][:200])
+    icon = "❌" if part.failed else ("✏️" if part.changed else "✅")
+    return f"{icon} {_escape(part.status)}".rstrip()
 
 
 def _escape(text: str) -> str:
