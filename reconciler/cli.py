@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reconciler import signals
+from reconciler.cli_targets import ConfigOpt, TargetOpt, TargetParallelismOpt, selection, targets_file
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
 
 if TYPE_CHECKING:
-    from reconciler.fleet.run import Selection
     from reconciler.pipeline import Options
 
 app = typer.Typer(
@@ -86,32 +86,6 @@ AllowEmptyOpt = Annotated[
 ]
 
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", metavar="FILE", help="Targets file (several clusters); default ./reconcile.yaml if any."),
-]
-TargetOpt = Annotated[
-    list[str] | None, typer.Option("--target", metavar="NAME", help="Only this target of the targets file. Repeatable.")
-]
-TargetParallelismOpt = Annotated[
-    int, typer.Option("--target-parallelism", min=1, max=64, help="Targets worked on at once (targets file).")
-]
-
-
-def _single(ctx: typer.Context) -> list[str]:
-    """The single-target options given on the command line (a targets file replaces them)."""
-    names = ("manifests", "address", "nomad_address")
-    sources = {n: ctx.get_parameter_source(n) for n in names if n in ctx.params}
-    return ["--" + n.replace("_", "-") for n, s in sources.items() if s and s.name in ("COMMANDLINE", "ENVIRONMENT")]
-
-
-def _selection(ctx: typer.Context, config: Path | None, names: list[str] | None) -> Selection | None:
-    """The targets of the targets file this run covers; None for a single-target run (no file)."""
-    from reconciler.fleet.run import resolve
-
-    return resolve(config, names or (), _single(ctx))
-
-
 def _dispatch(body: Callable[[], int]) -> None:
     """Run a command's body: errors become messages and exit codes in `commands.console.guarded`."""
     raise typer.Exit(guarded(body, os.environ))
@@ -140,10 +114,8 @@ def validate(
 
     def body() -> int:
         from reconciler.commands import validate as command
-        from reconciler.fleet import plans, run
 
-        path = run.targets_file(config, target or (), _single(ctx))
-        return command.run(manifests) if path is None else plans.validate(path, target or [])
+        return command.run(manifests, targets_file(ctx, config, target), tuple(target or ()))
 
     _dispatch(body)
 
@@ -183,20 +155,6 @@ def plan(
         from reconciler.commands import plan as command
 
         opts = _options(manifests, address, not no_prune, replace, parallelism, max_deletes, nomad_address, timeout)
-        selection = _selection(ctx, config, target)
-        if selection is not None:
-            from reconciler.fleet import plans
-
-            return plans.plan(
-                selection,
-                opts,
-                os.environ,
-                parallelism=target_parallelism,
-                fmt=output_format,
-                detailed_exitcode=detailed_exitcode,
-                out_file=out,
-                allow_empty=allow_empty,
-            )
         return command.run(
             opts,
             os.environ,
@@ -204,6 +162,8 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             out_file=out,
             allow_empty=allow_empty,
+            selection=selection(ctx, config, target),
+            target_parallelism=target_parallelism,
         )
 
     _dispatch(body)
@@ -228,18 +188,16 @@ def drift_command(
         from reconciler.commands import drift as command
 
         opts = _options(manifests, address, parallelism=parallelism, nomad_address=nomad_address, timeout=timeout)
-        selection = _selection(ctx, config, target)
-        if selection is not None:
-            from reconciler.fleet import plans
-
-            return plans.drift_command(selection, opts, os.environ, parallelism=target_parallelism, fmt=output_format)
-        return command.run(opts, os.environ, fmt=output_format)
+        return command.run(
+            opts, os.environ, fmt=output_format, selection=selection(ctx, config, target), parallel=target_parallelism
+        )
 
     _dispatch(body)
 
 
 @app.command("export")
 def export_command(
+    ctx: typer.Context,
     address: AddressOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="DIR", help="Write one file per plugin type into DIR.")
@@ -251,6 +209,9 @@ def export_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files in DIR.")] = False,
     parallelism: ParallelismOpt = 8,
     timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
 
@@ -265,6 +226,8 @@ def export_command(
             force=force,
             parallelism=parallelism,
             timeout=timeout,
+            selection=selection(ctx, config, target),
+            target_parallelism=target_parallelism,
         )
 
     _dispatch(body)
@@ -272,6 +235,7 @@ def export_command(
 
 @app.command("apply")
 def apply_command(
+    ctx: typer.Context,
     plan_file: Annotated[
         Path | None, typer.Argument(metavar="[FILE]", help="A plan saved with `plan --out`; applied exactly.")
     ] = None,
@@ -295,6 +259,9 @@ def apply_command(
         ),
     ] = "0s",
     allow_empty: AllowEmptyOpt = False,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
 
@@ -310,23 +277,43 @@ def apply_command(
             lock_timeout=lock_timeout,
             allow_empty=allow_empty,
         )
-        return command.run(opts, choices, os.environ)
+        found = selection(ctx, config, None if plan_file else target)
+        return command.run(opts, choices, os.environ, found, tuple(target or ()), target_parallelism)
 
     _dispatch(body)
 
 
 @app.command("force-unlock")
 def force_unlock(
+    ctx: typer.Context,
     lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
 
     def body() -> int:
         from reconciler.commands import force_unlock as command
 
-        return command.run(lock_id, manifests, address, os.environ)
+        return command.run(lock_id, manifests, address, os.environ, selection(ctx, config, target))
+
+    _dispatch(body)
+
+
+@app.command("targets")
+def targets_command(
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
+) -> None:
+    """List the targets of the targets file (json: for a CI matrix, one job per target)."""
+
+    def body() -> int:
+        from reconciler.fleet import plans
+
+        return plans.targets(config, tuple(target or ()), os.environ, fmt=output_format)
 
     _dispatch(body)
 
@@ -341,6 +328,7 @@ def version() -> None:
 
 @app.command()
 def check(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     nomad_address: Annotated[
         str | None,
@@ -353,13 +341,24 @@ def check(
         typer.Option("--wait", metavar="DURATION", help="Wait up to DURATION (30s, 5m, 1m30s) for every check."),
     ] = None,
     output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Check the Nomad CSI plugins the manifests declare. Exit 0 all pass, 2 some failing, 1 error."""
 
     def body() -> int:
         from reconciler.commands import check as command
 
-        return command.run(manifests, os.environ, nomad_address=nomad_address, wait=wait, fmt=output_format)
+        return command.run(
+            manifests,
+            os.environ,
+            nomad_address=nomad_address,
+            wait=wait,
+            fmt=output_format,
+            selection=selection(ctx, config, target),
+            parallel=target_parallelism,
+        )
 
     _dispatch(body)
 

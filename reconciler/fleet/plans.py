@@ -16,7 +16,7 @@ from typing import Any
 from reconciler import drift, loader, outputs, pipeline, saved
 from reconciler.commands.console import EXIT_OK, color, out, preflight, step_summary
 from reconciler.empty_guard import refuse_empty
-from reconciler.errors import ManifestError, PlanError
+from reconciler.errors import ManifestError, PlanError, UsageError
 from reconciler.fleet import config, run
 from reconciler.fleet import environ as environs
 from reconciler.fleet import saved as fleet_saved
@@ -154,8 +154,11 @@ def validate(config_path: Path, names: list[str]) -> int:
     return EXIT_OK
 
 
-def targets(selection: run.Selection, environ: Mapping[str, str], *, fmt: str = "text") -> int:
+def targets(config_path: Path | None, names: tuple[str, ...], environ: Mapping[str, str], *, fmt: str = "text") -> int:
     """`reconcile targets`: the targets of the file, for people and for a CI matrix (json)."""
+    selection = run.resolve(config_path, names, ())
+    if selection is None:
+        raise UsageError("no targets file: there is no reconcile.yaml here", hint="create it, or pass --config FILE")
     rows = [_target_data(t, environ) for t in selection.targets]
     if fmt == "json":
         document = {"format_version": FORMAT_VERSION, "config": str(selection.fleet.path), "targets": rows}

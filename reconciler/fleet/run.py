@@ -63,6 +63,16 @@ def resolve(config: Path | None, names: Sequence[str], single: Sequence[str]) ->
     return Selection(fleet, fleet.select(names))
 
 
+def only_one(selection: Selection, command: str) -> Target:
+    """The one target a command that works on a single target is for (`--target NAME`)."""
+    if len(selection.targets) != 1:
+        raise UsageError(
+            f"{command} works on one target: pass --target NAME",
+            hint=f"the targets are: {', '.join(t.name for t in selection.targets)}",
+        )
+    return selection.targets[0]
+
+
 @dataclass(frozen=True)
 class Context:
     """One target's run: its settings, its environment, and its hooks (retries said with its name)."""
