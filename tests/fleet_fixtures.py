@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import textwrap
@@ -64,22 +65,53 @@ def baos(bao_fleet: list[BaoServer]) -> Iterator[list[Served]]:
         server.reset_catalog()
 
 
+class Gate:
+    """Holds each target's first request (`GET /v1/sys/seal-status`) until `expect` of them are held at
+    once (or `patience` seconds pass), and records the most ever held at once: how many targets a run
+    really works on concurrently, without timing anything."""
+
+    def __init__(self, expect: int, patience: float = 5.0) -> None:
+        self.expect = expect
+        self.patience = patience
+        self.held = 0
+        self.most = 0
+        self._open: asyncio.Event | None = None
+
+    async def hold(self) -> None:
+        if self._open is None or self._open.is_set():
+            self._open = asyncio.Event()
+        wave = self._open
+        self.held += 1
+        self.most = max(self.most, self.held)
+        try:
+            if self.held >= self.expect:
+                wave.set()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wave.wait(), self.patience)
+        finally:
+            self.held -= 1
+
+
 class _PortSwitch:
     """An ASGI app that hands each request to the emulator listening on the request's local port."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Gate | None) -> None:
         self.apps: dict[int, Any] = {}
+        self.gate = gate
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.gate is not None and scope.get("path") == "/v1/sys/seal-status":
+            await self.gate.hold()
         await self.apps[scope["server"][1]](scope, receive, send)
 
 
 @contextlib.contextmanager
-def serve_emulators(emulators: Sequence[VaultEmulator]) -> Iterator[list[str]]:
+def serve_emulators(emulators: Sequence[VaultEmulator], gate: Gate | None = None) -> Iterator[list[str]]:
     """Serve each emulator on a port of its own, all from one uvicorn thread; yield their addresses."""
     import uvicorn
 
-    switch = _PortSwitch()
+    switch = _PortSwitch(gate)
     sockets = []
     for emulator in emulators:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -106,11 +138,11 @@ def serve_emulators(emulators: Sequence[VaultEmulator]) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def emulator_fleet(tmp_path: Path) -> Iterator[Callable[[int], list[Served]]]:
-    """`emulator_fleet(n)`: n served OpenBao emulators named t01..tNN, each with its own root token."""
+def emulator_fleet(tmp_path: Path) -> Iterator[Callable[..., list[Served]]]:
+    """`emulator_fleet(n, gate=None)`: n served OpenBao emulators named t01..tNN, each with its own root token."""
     stack = contextlib.ExitStack()
 
-    def make(n: int, flavor: Flavor = "openbao") -> list[Served]:
+    def make(n: int, flavor: Flavor = "openbao", gate: Gate | None = None) -> list[Served]:
         emulators = []
         for i in range(1, n + 1):
             plugin_dir = tmp_path / f"plugins-{i:02d}"
@@ -118,7 +150,7 @@ def emulator_fleet(tmp_path: Path) -> Iterator[Callable[[int], list[Served]]]:
             emulators.append(
                 VaultEmulator(flavor=flavor, plugin_dir=plugin_dir, root_token=f"emulator-root-{i:02d}-4f1c")
             )
-        addresses = stack.enter_context(serve_emulators(emulators))
+        addresses = stack.enter_context(serve_emulators(emulators, gate))
         return [
             Served(f"t{i:02d}", address, e.root_token, emulator=e)
             for i, (address, e) in enumerate(zip(addresses, emulators, strict=True), start=1)

@@ -206,15 +206,15 @@ async def _locked(http: Http, desired: Desired, patience: float, ctx: run.Contex
 
 def _decide(states: list[_Target], choices: Choices, colored: bool) -> bool:
     """Show every target's plan; say whether to apply (one answer for all targets)."""
+    if choices.plan_file is not None:
+        bad = [s.ctx.target.name for s in states if s.error]
+        for state in states:
+            if bad and not state.error:
+                state.error = f"nothing was applied: the saved plan cannot be applied to {', '.join(bad)}"
     if not choices.as_json:
         out(_plans_text(states, colored))
     if choices.plan_file is not None:
-        bad = [s for s in states if s.error]
-        why = f"nothing was applied: the saved plan cannot be applied to {', '.join(s.ctx.target.name for s in bad)}"
-        for state in states:
-            if not state.error and bad:
-                state.error = why
-        return not bad
+        return not any(s.error for s in states)
     ready = [s for s in states if s.plan is not None and not s.error]
     if not ready:
         return False
@@ -251,10 +251,13 @@ def _finish(states: list[_Target], choices: Choices, colored: bool, environ: Map
     parts = [_part(s) for s in states]
     if choices.as_json:
         out(combined.render_json(parts))
+        for part in parts:
+            if part.error:
+                run.say(f"{part.name}: Error: {part.error}")
     elif any(s.report is not None and (s.report.plan.changes or s.report.plan.failing_checks) for s in states):
         out("\n" + _reports_text(states, colored))
     if not choices.as_json:
-        out(combined.summary_line(parts, combined.APPLY) + "\n")
+        out("\n" + combined.summary_line(parts, combined.APPLY) + "\n")
     step_summary(combined.render_markdown(parts, combined.APPLY), environ)
     return parts
 

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -123,6 +123,9 @@ class Fleet:
 
     path: Path
     targets: tuple[Target, ...]
+    readable: tuple[tuple[Path, ...], ...] = ()
+    """The manifests of every target whose paths are fine, also of targets with other problems:
+    `validate` reads them all, so every problem shows at once."""
 
     def select(self, names: Sequence[str]) -> tuple[Target, ...]:
         """The targets named (in the file's order); all of them when `names` is empty."""
@@ -202,6 +205,7 @@ def _validated(path: Path, data: dict[str, Any], conv: Converter) -> tuple[Fleet
         given = data.get("targets")
         rows = given if isinstance(given, list) else []
     targets: list[Target] = []
+    readable: list[tuple[Path, ...]] = []
     seen: dict[str, tuple[str, int]] = {}
     for index, row in enumerate(rows):
         at: tuple[str | int, ...] = ("targets", index)
@@ -222,7 +226,10 @@ def _validated(path: Path, data: dict[str, Any], conv: Converter) -> tuple[Fleet
         problems += found
         if doc is not None and not found:
             targets.append(_target(path, doc))
-    return Fleet(path, tuple(targets)), problems
+        paths = row.get("manifests") if isinstance(row, dict) else None
+        if _strings(paths) and not _paths(path, paths, conv, at):
+            readable.append(tuple(path.parent / p for p in paths))
+    return Fleet(path, tuple(targets), tuple(readable)), problems
 
 
 def _checked(path: Path, row: dict[str, Any], conv: Converter, at: tuple[str | int, ...]) -> list[Diagnostic]:
@@ -287,6 +294,10 @@ def _paths(path: Path, manifests: list[str], conv: Converter, at: tuple[str | in
                 )
         resolved.append((i, real))
     return problems
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def _target(path: Path, doc: TargetDoc) -> Target:

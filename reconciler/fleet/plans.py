@@ -136,9 +136,14 @@ def drift_command(
 def validate(config_path: Path, names: list[str]) -> int:
     """The targets file and every selected target's manifests, offline; every problem at once."""
     fleet, problems = config.read(config_path)
-    targets = fleet.select(names) if not problems else fleet.targets
     lines = []
-    for target in targets:
+    if problems:  # read every target's manifests that can be read, to show their problems too
+        for paths in fleet.readable:
+            try:
+                loader.load(paths)
+            except ManifestError as exc:
+                problems += exc.diagnostics
+    for target in () if problems else fleet.select(names):
         try:
             s = loader.load(target.manifests).state
         except ManifestError as exc:
