@@ -160,11 +160,14 @@ def emulator_fleet(tmp_path: Path) -> Iterator[Callable[..., list[Served]]]:
         yield make
 
 
-def write_targets(root: Path, clusters: Sequence[Served], manifests: dict[str, str], extra: str = "") -> Path:
+def write_targets(
+    root: Path, clusters: Sequence[Served], manifests: dict[str, str], more: dict[str, str] | None = None
+) -> Path:
     """reconcile.yaml in `root` with one target per cluster: manifests/base (shared) and manifests/<name>.
 
     `manifests` maps a folder under manifests/ ("base", or a target's name) to the YAML it holds;
-    a target's own folder always exists (empty of plugins when not given).
+    a target's own folder always exists (empty of plugins when not given). `more` maps a target's
+    name to more of its keys (e.g. `nomad_address: http://...`).
     """
     lines = ["targets:"]
     for cluster in clusters:
@@ -176,11 +179,13 @@ def write_targets(root: Path, clusters: Sequence[Served], manifests: dict[str, s
             f"    address: {cluster.address}",
             f"    manifests: [manifests/base, manifests/{cluster.name}]",
         ]
+        if more and cluster.name in more:
+            lines.append(f"    {more[cluster.name]}")
     base = root / "manifests" / "base"
     base.mkdir(parents=True, exist_ok=True)
     (base / "base.yaml").write_text(textwrap.dedent(manifests.get("base", "plugins: []\n")))
     path = root / "reconcile.yaml"
-    path.write_text("\n".join(lines) + "\n" + extra)
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

@@ -54,9 +54,7 @@ def repo(baos: list[Served], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return tmp_path
 
 
-def test_plan_shows_one_section_per_target_in_file_order_and_a_combined_summary(
-    baos: list[Served], repo: Path
-) -> None:
+def test_plan_shows_one_section_per_target_in_file_order_and_a_combined_summary(baos: list[Served], repo: Path) -> None:
     a, b, c = baos
     r = reconcile("plan", env=token_env(baos))
     assert r.exit_code == 0, r.output
@@ -125,7 +123,10 @@ def test_a_saved_plan_covers_every_target_and_one_stale_target_refuses_the_whole
     r = reconcile("apply", "plan.json", env=env)
     assert r.exit_code == 1, r.output
     assert "=== b ===" in r.stdout
-    assert "stale plan: secret/other (unversioned): registered on the server; nothing was applied to any target" in r.stdout
+    assert (
+        "stale plan: secret/other (unversioned): registered on the server; nothing was applied to any target"
+        in r.stdout
+    )
     assert "nothing was applied: the saved plan cannot be applied to b" in r.stdout
     assert catalog(a) == catalog(c) == set()
     # A fresh saved plan applies to every target, without a question.

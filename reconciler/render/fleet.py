@@ -112,7 +112,7 @@ def render_markdown(parts: Sequence[Part], words: Words, limit: int = GITHUB_LIM
             body = _body(part, share)
         if len(body) > share:
             body = (
-                f"> ⚠️ Details left out: the comment would exceed GitHub's {limit:,} characters. "
+                f"> ⚠️ Details left out: the comment would exceed GitHub's {GITHUB_LIMIT:,} characters. "
                 f"Run `{words.title} --target {part.name}` to see them.\n"
             )
         sections.append(f"<details><summary><b>{part.name}</b>: {_cell(part)}</summary>\n\n{body}\n</details>\n")
