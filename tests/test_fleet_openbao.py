@@ -85,7 +85,7 @@ def test_apply_reconciles_every_target_then_the_combined_plan_is_empty(baos: lis
 
 
 def test_an_unreachable_target_fails_alone_and_the_run_exits_1(baos: list[Served], repo: Path) -> None:
-    a, b, c = baos
+    a, _b, c = baos
     env = {**token_env(baos), "RECONCILE_B_VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}
     r = reconcile("apply", "--auto-approve", "--format", "json", env=env)
     assert r.exit_code == 1, r.output
@@ -98,7 +98,7 @@ def test_an_unreachable_target_fails_alone_and_the_run_exits_1(baos: list[Served
 
 
 def test_each_target_logs_in_with_its_own_token(baos: list[Served], repo: Path) -> None:
-    a, b, c = baos
+    _a, _b, _c = baos
     env = {**token_env(baos), "VAULT_TOKEN": "shared-token-that-no-server-knows", "RECONCILE_C_VAULT_TOKEN": ""}
     r = reconcile("plan", "--detailed-exitcode", env=env)
     # a and b use their own tokens; c's own variable is blank, so the shared (wrong) token serves it.
@@ -138,7 +138,7 @@ def test_a_saved_plan_covers_every_target_and_one_stale_target_refuses_the_whole
 
 
 def test_drift_reports_per_target_and_exits_2_when_one_drifted(baos: list[Served], repo: Path) -> None:
-    a, b, c = baos
+    _a, _b, c = baos
     env = token_env(baos)
     assert reconcile("apply", "--auto-approve", env=env).exit_code == 0
     assert c.bao is not None
