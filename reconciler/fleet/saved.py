@@ -53,13 +53,16 @@ def parse(text: str, source: Path) -> list[SavedTarget]:
     version = data.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
         raise _bad(source, f"format_version: expected the integer {FORMAT_VERSION}")
-    found: list[SavedTarget] = []
+    names: list[str] = []
     for index, element in enumerate(data["targets"]):
         name = element.get("name") if isinstance(element, dict) else None
         if not isinstance(name, str) or not name:
             raise _bad(source, f"targets[{index}].name: expected the target's name")
-        if any(t.name == name for t in found):
+        if name in names:
             raise _bad(source, f"targets[{index}]: the target {name!r} is in the file twice")
+        names.append(name)
+    found: list[SavedTarget] = []
+    for index, (name, element) in enumerate(zip(names, data["targets"], strict=True)):
         rest = {k: v for k, v in element.items() if k != "name"}
         document, options = saved.parse(json.dumps(rest), f"{source}: targets[{index}] ({name})")
         found.append(SavedTarget(name, document, options))
