@@ -94,15 +94,35 @@ def render_json(parts: Sequence[Part]) -> str:
 
 
 def render_markdown(parts: Sequence[Part], words: Words, limit: int = GITHUB_LIMIT) -> str:
-    """One summary table, then one collapsible section per target; at most `limit` characters.
+    """One summary table, then one collapsible section per target; less than `limit` characters.
 
     Sections share what the table leaves: one that does not fit its share is drawn again with
-    fewer details (the single-target markdown's own cut), or, at worst, replaced by a note.
+    fewer details (the single-target markdown's own cut), or replaced by a note. A fleet too big
+    for even that keeps the table only, and then as many rows as fit.
     """
-    head = [f"### {words.title}: {len(parts)} target{'s' if len(parts) != 1 else ''}", "", _table(parts), ""]
-    text_head = "\n".join(head)
+    title = f"### {words.title}: {len(parts)} target{'s' if len(parts) != 1 else ''}"
+    tail = summary_line(parts, words)
+    rows = _rows(parts)
+    table = "\n".join(rows)
+    budget = limit - len(title) - len(table) - len(tail) - _RESERVE
+    sections = _sections(parts, words, budget)
+    text = "\n".join([title, "", table, "", *sections, tail]) + "\n"
+    if len(text) < limit:
+        return text
+    note = f"> ⚠️ Details left out: the comment would exceed GitHub's {GITHUB_LIMIT:,} characters. Run `{words.title}`."
+    kept = rows[:2]
+    room = limit - len(title) - len(note) - len(tail) - _RESERVE
+    for row in rows[2:]:
+        if len(row) + 1 > room - len("\n".join(kept)):
+            break
+        kept.append(row)
+    if len(kept) < len(rows):
+        kept.append(f"| … | | {len(rows) - len(kept)} more targets |")
+    return "\n".join([title, "", *kept, "", note, "", tail]) + "\n"
+
+
+def _sections(parts: Sequence[Part], words: Words, budget: int) -> list[str]:
     bodies = {p.name: _body(p, GITHUB_LIMIT) for p in parts}
-    budget = limit - len(text_head) - len(summary_line(parts, words)) - _RESERVE
     shares = _shares({n: len(b) + _SECTION_OVERHEAD for n, b in bodies.items()}, budget)
     sections = []
     for part in parts:
@@ -116,7 +136,7 @@ def render_markdown(parts: Sequence[Part], words: Words, limit: int = GITHUB_LIM
                 f"Run `{words.title} --target {part.name}` to see them.\n"
             )
         sections.append(f"<details><summary><b>{part.name}</b>: {_cell(part)}</summary>\n\n{body}\n</details>\n")
-    return "\n".join([text_head, *sections, summary_line(parts, words)]) + "\n"
+    return sections
 
 
 def _body(part: Part, limit: int) -> str:
@@ -143,10 +163,9 @@ def _shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
     return shares
 
 
-def _table(parts: Sequence[Part]) -> str:
+def _rows(parts: Sequence[Part]) -> list[str]:
     rows = ["| target | address | result |", "|---|---|---|"]
-    rows += [f"| **{p.name}** | `{_escape(p.address)}` | {_cell(p)} |" for p in parts]
-    return "\n".join(rows)
+    return rows + [f"| **{p.name}** | `{_escape(p.address)}` | {_cell(p)} |" for p in parts]
 
 
 def _cell(part: Part) -> str:
