@@ -15,6 +15,7 @@ import pytest
 from tests.cli import SHA_A, SHA_B, reconcile
 from tests.fleet_fixtures import Served, token_env, write_targets
 from tests.servers import free_port
+from tests.test_confirm import PROMPT, Terminal
 
 BASE = f"""\
 plugins:
@@ -222,3 +223,36 @@ def test_a_dev_openbao_answers_each_target_on_its_own_address(baos: list[Served]
         other = client.get(f"{b.address}/v1/auth/token/lookup-self", headers={"X-Vault-Token": a.token})
     assert mine.status_code == 200
     assert other.status_code == 403
+
+
+def test_one_question_on_a_terminal_covers_every_target(baos: list[Served], repo: Path) -> None:
+    term = Terminal(["apply"], token_env(baos))
+    shown = term.read(until=PROMPT).decode()
+    assert "=== a ===" in shown
+    assert "=== c ===" in shown
+    assert "Apply 4 changes to 3 targets (a, b, c)? Only 'yes' will be accepted: " in shown
+    assert all(catalog(cluster) == set() for cluster in baos)  # nothing written while asking
+    term.type(b"yes\n")
+    code, output = term.finish()
+    assert code == 0, output
+    assert "3 targets: 3 applied (a, b, c)." in output
+    assert all(("secret", "kv-extra", "v1.0.0") in catalog(cluster) for cluster in baos)
+
+
+def test_no_answer_means_nothing_is_applied_anywhere(baos: list[Served], repo: Path) -> None:
+    term = Terminal(["apply"], token_env(baos))
+    term.read(until=PROMPT)
+    term.type(b"no\n")
+    code, output = term.finish()
+    assert code == 1, output
+    assert "Apply cancelled." in output
+    assert all(catalog(cluster) == set() for cluster in baos)
+    without = reconcile("apply", env=token_env(baos))  # no terminal to ask on, no --auto-approve
+    assert without.exit_code == 1
+    assert "Error: apply needs approval, and standard input is not a terminal to ask on" in without.stderr
+    assert all(catalog(cluster) == set() for cluster in baos)
+
+
+def test_the_leak_guard_knows_the_env_values_of_every_targets_manifests(repo: Path, leaks: object) -> None:
+    found = leaks.secrets_for([], {})  # type: ignore[attr-defined]
+    assert found["fleet-env-secret-value"].startswith("the env value API_KEY in the manifests of reconcile.yaml")

@@ -220,20 +220,16 @@ def _decide(states: list[_Target], choices: Choices, colored: bool) -> bool:
         return False
     changes = sum(0 if s.plan.blocked and not choices.force else len(s.plan.changes) for s in ready if s.plan)
     where = f"{len(ready)} target{'s' if len(ready) != 1 else ''} ({', '.join(s.ctx.target.name for s in ready)})"
-    try:
-        return confirm.approved(
-            changes,
-            where,
-            auto_approve=choices.auto_approve,
-            saved_plan=False,
-            interactive=not choices.as_json,
-            stdin=sys.stdin,
-            stdout=sys.stdout,
-        )
-    except UsageError as exc:
-        for state in ready:
-            state.error = run.message(exc)
-        return False
+    # Nobody to ask (no terminal, --format json): a UsageError for the whole run, as for one target.
+    return confirm.approved(
+        changes,
+        where,
+        auto_approve=choices.auto_approve,
+        saved_plan=False,
+        interactive=not choices.as_json,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+    )
 
 
 def _plans_text(states: list[_Target], colored: bool) -> str:
