@@ -26,7 +26,7 @@ import httpx  # noqa: TID251 - the floor is raw httpx by definition
 from bench.counting import CATALOG
 from bench.seed import Entry
 
-# The failed-import cache reconciler/client/http.py sets (encode/httpcore#1102): the concurrent
+# The failed-import cache reconciler/http/client.py sets (encode/httpcore#1102): the concurrent
 # floor uses the same async httpx, and the floor must not pay a cost the tool under test avoids.
 if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]

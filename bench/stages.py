@@ -19,8 +19,8 @@ from pathlib import Path
 from bench.counting import as_dict, classify
 from reconciler import pipeline
 from reconciler.apply import Report, Result, apply
-from reconciler.client.vault import VaultApi
 from reconciler.render import text as render_text
+from reconciler.targets.vault.api import VaultApi
 
 STAGES = (*pipeline.STAGES, "render", "apply")
 

@@ -28,7 +28,7 @@ from reconciler.plan import Plan, Step
 from reconciler.resources import ServerInfo
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 OTHER_WRITER = "changed by another writer during apply"
 

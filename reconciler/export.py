@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from reconciler.client.vault import VaultApi
 from reconciler.errors import UsageError
 from reconciler.live import opaque, read_live
 from reconciler.manifest import RuntimeDoc
@@ -31,6 +30,7 @@ from reconciler.resources import (
     State,
     plugin_sort_key,
 )
+from reconciler.targets.vault.api import VaultApi
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema=../schema/manifest.schema.json"
 """The modeline of the committed manifests (a `manifests/` folder beside `schema/`)."""

@@ -16,7 +16,7 @@ from reconciler.kinds.plugin import opaque
 from reconciler.resources import Mount, ServerInfo, State
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 __all__ = ["Live", "opaque", "read_live", "read_mounts"]
 

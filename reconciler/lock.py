@@ -28,12 +28,12 @@ from tenacity import (
     wait_random,
 )
 
-from reconciler.client import address
-from reconciler.client.http import Http
-from reconciler.client.kv import KvKey, Secret
 from reconciler.errors import LockError, ReconcileError
-from reconciler.nomad_live import parse_duration
+from reconciler.http import address
+from reconciler.http.client import Http
+from reconciler.kinds.csi_live import parse_duration
 from reconciler.resources import LockSettings
+from reconciler.targets.vault.kv import KvKey, Secret
 
 ROUNDS = 5
 """Read-then-write rounds in one attempt before giving up: the lock changed under us each time."""

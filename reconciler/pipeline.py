@@ -14,18 +14,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import checks, loader, nomad_live, unmanaged
-from reconciler.client.http import RetryEvent
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
-from reconciler.client.vault import VaultApi, VaultTarget
-from reconciler.client.vault import connect as connect_vault
+from reconciler import checks, loader, unmanaged
 from reconciler.diff import changes as diff_changes
 from reconciler.errors import PlanError
+from reconciler.http.client import RetryEvent
+from reconciler.kinds import csi_live
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import connect as connect_nomad
+from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault.api import VaultApi
+from reconciler.targets.vault.api import connect as connect_vault
+from reconciler.targets.vault.settings import VaultTarget
 from reconciler.validate import validate
 
 STAGES = ("load", "read live", "validate", "diff", "read mounts", "plan")
@@ -126,7 +128,7 @@ async def nomad_checks(
     on_retry = (hooks or Hooks()).on_retry
     api = connect_nomad(NomadTarget.from_env(nomad_address, environ), timeout=timeout, on_retry=on_retry)
     try:
-        live = await nomad_live.read_csi(api, expectations)
+        live = await csi_live.read_csi(api, expectations)
     finally:
         await api.aclose()
     return checks.evaluate(expectations, live.plugins), tuple(live.unmanaged)

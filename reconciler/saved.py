@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import saved_schema, stale
-from reconciler.client.address import display
+from reconciler.http.address import display
 from reconciler.live import Live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan

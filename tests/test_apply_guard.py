@@ -14,8 +14,9 @@ import httpx
 
 from reconciler import loader
 from reconciler.apply import Outcome, Report, Result, apply
-from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.pipeline import Options, plan
+from reconciler.targets.vault.api import VaultApi, connect
+from reconciler.targets.vault.settings import VaultTarget
 from tests.cli import SHA_A, SHA_B, SHA_C, reconcile, write
 from tests.servers import BaoServer
 

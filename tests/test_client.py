@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from reconciler.apply import Outcome, apply
-from reconciler.client import address
-from reconciler.client.http import Http, Retry
-from reconciler.client.vault import VaultApi, VaultTarget, connect
 from reconciler.diff import diff
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
+from reconciler.http import address
+from reconciler.http.client import Http, Retry
 from reconciler.plan import build_plan
+from reconciler.targets.vault.api import VaultApi, connect
+from reconciler.targets.vault.settings import VaultTarget
 from tests.factories import OPENBAO, desired, live, live_plugin
 
 FAST = Retry(attempts=3, initial=0.001, maximum=0.002)

@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.client.failures import FAILURES
-from reconciler.client.http import Http, Retry
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.vault import VaultApi, VaultTarget
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.http.client import Http, Retry
+from reconciler.http.failures import FAILURES
+from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault.api import VaultApi
+from reconciler.targets.vault.settings import VaultTarget
 from tests.cli import reconcile, write
 
 SECRET = "s.h34der-v4lue"

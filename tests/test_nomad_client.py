@@ -1,5 +1,5 @@
-"""The Nomad client (reconciler/client/nomad.py) and the live reads and blocking-query wait
-(reconciler/nomad_live.py), against the fake Nomad served on 127.0.0.1; httpx.MockTransport only
+"""The Nomad client (reconciler/targets/nomad/api.py) and the live reads and blocking-query wait
+(reconciler/kinds/csi_live.py), against the fake Nomad served on 127.0.0.1; httpx.MockTransport only
 for what the fake cannot produce (a lost `X-Nomad-Index`, a refused connection)."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from reconciler.checks import Check
-from reconciler.client.http import Retry
-from reconciler.client.nomad import NomadApi, NomadTarget, connect, go_duration
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
-from reconciler.nomad_live import parse_duration, read_csi, wait_for_checks
+from reconciler.http.client import Retry
+from reconciler.kinds.csi_live import parse_duration, read_csi, wait_for_checks
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import NomadApi, connect, go_duration
+from reconciler.targets.nomad.settings import NomadTarget
 from tests.emulator.nomad import NomadFake
 from tests.emulator.nomad_fixtures import serve_nomad
 

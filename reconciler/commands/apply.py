@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import confirm, lock, nomad_live, pipeline, render, saved, saved_schema, stale
+from reconciler import confirm, lock, pipeline, render, saved, saved_schema, stale
 from reconciler.apply import Report, Result, apply
-from reconciler.client.http import Http
-from reconciler.client.vault import VaultApi
 from reconciler.commands.console import (
     EXIT_ERROR,
     EXIT_OK,
@@ -28,9 +26,12 @@ from reconciler.commands.console import (
 )
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, UsageError
+from reconciler.http.client import Http
+from reconciler.kinds import csi_live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import text as render_text
+from reconciler.targets.vault.api import VaultApi
 
 if TYPE_CHECKING:
     from reconciler.fleet.run import Selection
@@ -73,7 +74,7 @@ def run(
         if opts.replace or not opts.prune:
             raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
         saved_doc, opts = _read_saved(choices.plan_file, opts)
-    patience = nomad_live.parse_duration(choices.lock_timeout)
+    patience = csi_live.parse_duration(choices.lock_timeout)
     desired = pipeline.load(opts.manifests)
     target = pipeline.vault_target(opts.address, environ)
     hooks = pipeline.Hooks(on_retry=announce_retry)

@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import checks, loader, nomad_live, pipeline, render
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
+from reconciler import checks, loader, pipeline, render
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
+from reconciler.kinds import csi_live
 from reconciler.render import text as render_text
+from reconciler.targets.nomad.api import connect as connect_nomad
+from reconciler.targets.nomad.settings import NomadTarget
 
 if TYPE_CHECKING:
     from reconciler.fleet.run import Selection
@@ -44,7 +45,7 @@ def run(
         stream.write(render_text.check_line(result) + "\n")
         stream.flush()
 
-    patience = nomad_live.parse_duration(wait) if wait is not None else None
+    patience = csi_live.parse_duration(wait) if wait is not None else None
     expectations = loader.load(manifests).state.csi_plugins
     if not expectations:
         out(
@@ -59,10 +60,10 @@ def run(
     else:
         target = NomadTarget.from_env(nomad_address, environ)
 
-        async def wait_then_close() -> tuple[list[checks.Check], nomad_live.CsiLive]:
+        async def wait_then_close() -> tuple[list[checks.Check], csi_live.CsiLive]:
             api = connect_nomad(target, on_retry=announce_retry)
             try:
-                return await nomad_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
+                return await csi_live.wait_for_checks(api, expectations, time.monotonic() + patience, progress)
             finally:
                 await api.aclose()
 

@@ -15,7 +15,7 @@ from reconciler.errors import ManifestError, ReconcileError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from reconciler.client.http import RetryEvent
+    from reconciler.http.client import RetryEvent
     from reconciler.render import Renderer
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2  # 130/143 (interrupted) come from signals.py

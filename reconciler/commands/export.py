@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from reconciler import export as exporting
 from reconciler import pipeline
-from reconciler.client.vault import VaultApi
 from reconciler.commands.console import EXIT_OK, announce_retry, out
+from reconciler.targets.vault.api import VaultApi
 
 if TYPE_CHECKING:
     from reconciler.fleet.run import Selection

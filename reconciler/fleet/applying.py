@@ -19,10 +19,8 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from reconciler import confirm, lock, nomad_live, pipeline, saved, stale
+from reconciler import confirm, lock, pipeline, saved, stale
 from reconciler.apply import Report, Result, apply
-from reconciler.client.http import Http
-from reconciler.client.vault import VaultApi
 from reconciler.commands.apply import Choices
 from reconciler.commands.console import EXIT_ERROR, color, out, preflight, step_summary
 from reconciler.empty_guard import refuse_empty
@@ -32,11 +30,14 @@ from reconciler.fleet import saved as fleet_saved
 from reconciler.fleet.config import Target
 from reconciler.fleet.part import Part, exit_code
 from reconciler.fleet.plans import plan_status
+from reconciler.http.client import Http
+from reconciler.kinds import csi_live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import fleet as combined
 from reconciler.render import text as render_text
 from reconciler.resources import ServerInfo
+from reconciler.targets.vault.api import VaultApi
 
 
 @dataclass
@@ -64,7 +65,7 @@ def apply_command(
     """Plan every target, decide once, apply each; exit 1 if any target failed or nothing was applied."""
     preflight(environ)
     targets, files = _targets(selection, opts, choices, names)
-    patience = nomad_live.parse_duration(choices.lock_timeout)
+    patience = csi_live.parse_duration(choices.lock_timeout)
     colored = color(sys.stdout, environ)
     states: list[_Target] = []
 

@@ -14,19 +14,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from reconciler import checks, nomad_live, pipeline
+from reconciler import checks, pipeline
 from reconciler import export as exporting
-from reconciler.client.nomad import NomadTarget
-from reconciler.client.nomad import connect as connect_nomad
-from reconciler.client.vault import VaultApi
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, out
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.fleet import run
 from reconciler.fleet.part import Part, exit_code
 from reconciler.fleet.plans import emit
+from reconciler.kinds import csi_live
 from reconciler.render import fleet as combined
 from reconciler.render import text as render_text
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import connect as connect_nomad
+from reconciler.targets.nomad.settings import NomadTarget
+from reconciler.targets.vault.api import VaultApi
 
 
 def check(
@@ -38,7 +39,7 @@ def check(
     parallelism: int = run.DEFAULT_PARALLELISM,
 ) -> int:
     """The Nomad CSI checks of every selected target: exit 2 when any fails, 1 when any errored."""
-    patience = nomad_live.parse_duration(wait) if wait is not None else None
+    patience = csi_live.parse_duration(wait) if wait is not None else None
     deadline = time.monotonic() + patience if patience is not None else None
     stream = sys.stderr if fmt == "json" else sys.stdout  # JSON keeps stdout for the document
 
@@ -72,7 +73,7 @@ async def _wait(
 
     api = connect_nomad(NomadTarget.from_env(None, ctx.environ), on_retry=ctx.hooks.on_retry)
     try:
-        results, live = await nomad_live.wait_for_checks(api, expectations, deadline, progress)
+        results, live = await csi_live.wait_for_checks(api, expectations, deadline, progress)
     finally:
         await api.aclose()
     return results, tuple(live.unmanaged)

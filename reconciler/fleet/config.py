@@ -27,9 +27,9 @@ from typing import Any, Literal, TypeGuard
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from reconciler.client import settings
-from reconciler.client.address import display
 from reconciler.errors import Diagnostic, ManifestError, UsageError
+from reconciler.http import settings
+from reconciler.http.address import display
 from reconciler.kinds.fields import Doc, Text
 from reconciler.yamlread import Budget, Converter, compose, dotted, friendly, line_for, yaml_message
 
@@ -254,7 +254,7 @@ def _checked(path: Path, row: dict[str, Any], conv: Converter, at: tuple[str | i
             )
             continue
         try:
-            settings.address(settings.Setting(value, "address"))
+            settings.address(settings.Setting(value, "address"), "")
         except UsageError as exc:
             problem(key, str(exc).removeprefix("address: "))
     namespace = row.get("namespace")
@@ -304,11 +304,11 @@ def _target(path: Path, doc: TargetDoc) -> Target:
     auth = doc.auth
     return Target(
         name=doc.name,
-        address=settings.address(settings.Setting(doc.address, "address")),
+        address=settings.address(settings.Setting(doc.address, "address"), ""),
         manifests=tuple(path.parent / p for p in doc.manifests),
         namespace=doc.namespace,
         auth=Auth(auth.method, auth.path, auth.role, auth.audience) if auth else None,
-        nomad_address=settings.address(settings.Setting(doc.nomad_address, "nomad_address"))
+        nomad_address=settings.address(settings.Setting(doc.nomad_address, "nomad_address"), "")
         if doc.nomad_address
         else None,
     )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import loader, outputs, pipeline
-from reconciler.client.address import display
-from reconciler.client.vault import VaultApi
 from reconciler.errors import ManifestError, ReconcileError, UsageError
 from reconciler.fleet import environ as environs
 from reconciler.fleet.config import DEFAULT_FILE, Fleet, Target, load
 from reconciler.fleet.part import Part
+from reconciler.http.address import display
 from reconciler.manifest import Desired
+from reconciler.targets.vault.api import VaultApi
 
 DEFAULT_PARALLELISM = 4
 """Targets that run at once unless `--target-parallelism` says otherwise."""

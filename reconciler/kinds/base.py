@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
     from reconciler.kinds import Kind
     from reconciler.kinds.building import Builder, SourceDocument
     from reconciler.resources import ServerInfo, State
+    from reconciler.targets.vault.api import VaultApi
 
 Resource = BaseModel
 """A desired or live object of some kind: a frozen pydantic model (Plugin, Runtime, Pin, ...)."""

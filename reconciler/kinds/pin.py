@@ -13,7 +13,7 @@ from reconciler.kinds.fields import Doc, Name, Text
 from reconciler.resources import Pin, PluginKey, PluginType, ServerInfo, State, normalize_version
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 
 class PinDoc(Doc):

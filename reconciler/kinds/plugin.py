@@ -14,7 +14,7 @@ from reconciler.kinds.fields import SHA256_RE, Doc, Name, Plain, Text, check_nam
 from reconciler.resources import Plugin, PluginKey, PluginType, ServerInfo, State, normalize_version
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 
 class PluginVersionDoc(Doc):

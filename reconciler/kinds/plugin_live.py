@@ -15,8 +15,8 @@ from reconciler.kinds.building import matching_glob
 from reconciler.resources import Plugin, PluginKey, PluginType, ServerInfo, State
 
 if TYPE_CHECKING:
-    from reconciler.client.models import CatalogEntry, EntryData
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
+    from reconciler.targets.vault.models import CatalogEntry, EntryData
 
 
 async def read_catalog(api: VaultApi, server: ServerInfo, desired: State, every_entry: bool) -> tuple[Plugin, ...]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.kinds.base import Action, Change, Defaults, Resource
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 BY_NAME = "by_name"
 """`sys/plugins/reload/:type/:name` (Vault 1.16+): any plugin type."""

@@ -14,7 +14,7 @@ from reconciler.kinds.fields import Doc, Name, Text, check_name
 from reconciler.resources import Runtime, ServerInfo, State
 
 if TYPE_CHECKING:
-    from reconciler.client.vault import VaultApi
+    from reconciler.targets.vault.api import VaultApi
 
 
 class RuntimeDoc(Doc):

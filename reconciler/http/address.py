@@ -1,6 +1,6 @@
 """Server addresses as users give them, and as they may be shown.
 
-An address may carry credentials (`https://user:pass@vault:8200`, for a proxy in front of the
+An address may carry credentials (`https://user:pass@server:8200`, for a proxy in front of the
 server). They are used to connect and never shown: every message, plan, saved plan and summary
 uses `display()`, which drops the userinfo. Saved plans compare displayed addresses.
 """

@@ -1,21 +1,21 @@
-"""The Vault/OpenBao plugin-management API (`shared/reference/vault-plugin-api.md`)."""
+"""The Vault/OpenBao plugin-management API (`shared/reference/vault-plugin-api.md`): one method per
+request, every answer decoded into a model (`models.py`)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 
-from reconciler.client import address as addresses
-from reconciler.client import settings
-from reconciler.client.http import DEFAULT_TIMEOUT, Http, Retry, RetryEvent, Tls
-from reconciler.client.models import (
+from reconciler.errors import ApiError
+from reconciler.http.client import Http, Retry, RetryEvent
+from reconciler.http.decode import parse
+from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
+from reconciler.targets.vault.auth import VaultToken
+from reconciler.targets.vault.hints import VAULT
+from reconciler.targets.vault.models import (
     CatalogEntry,
     CatalogList,
     EntryData,
@@ -26,57 +26,8 @@ from reconciler.client.models import (
     PinsList,
     RuntimesList,
     SealStatus,
-    parse,
 )
-from reconciler.client.settings import Setting
-from reconciler.errors import ApiError, UsageError
-from reconciler.resources import Mount, Pin, Plugin, PluginKey, PluginType, Runtime, ServerInfo
-
-
-@dataclass(frozen=True)
-class VaultTarget:
-    """Where and how to connect, from options and the VAULT_*/BAO_* environment.
-
-    For every setting VAULT_* is read first, then BAO_* (the order reconcile always had for the
-    address and token; OpenBao's own CLI reads BAO_* first).
-    """
-
-    address: str
-    token: SecretStr | None
-    namespace: str = ""
-    tls: Tls = field(default_factory=Tls)
-    timeout: float = DEFAULT_TIMEOUT
-    """Seconds per request: VAULT_CLIENT_TIMEOUT / BAO_CLIENT_TIMEOUT (`--timeout` wins, in connect)."""
-    retry: Retry = field(default_factory=Retry)
-    """VAULT_MAX_RETRIES / BAO_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
-
-    @property
-    def display_address(self) -> str:
-        """The address without credentials: the only form that is printed or stored."""
-        return addresses.display(self.address)
-
-    @classmethod
-    def from_env(
-        cls, address: str | None, environ: Mapping[str, str] | None = None, home: Path | None = None
-    ) -> VaultTarget:
-        """Read and check every setting; a bad one is a UsageError naming its variable or option."""
-        env = os.environ if environ is None else environ
-        given = Setting(address, "--address") if address and address.strip() else None
-        found = given or settings.pick(env, "VAULT_ADDR", "BAO_ADDR")
-        if found is None:
-            raise UsageError("no server address", hint="pass --address or set VAULT_ADDR (or BAO_ADDR)")
-        token = settings.token(settings.pick(env, "VAULT_TOKEN", "BAO_TOKEN")) or settings.read_token_file(home)
-        namespace = settings.pick(env, "VAULT_NAMESPACE", "BAO_NAMESPACE")
-        timeout = settings.pick(env, "VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT")
-        retries = settings.pick(env, "VAULT_MAX_RETRIES", "BAO_MAX_RETRIES")
-        return cls(
-            address=settings.address(found),
-            token=token,
-            namespace=settings.header_value(namespace) if namespace else "",
-            tls=Tls.from_env(env, "VAULT", "BAO"),
-            timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
-            retry=Retry(attempts=settings.retries(retries) + 1) if retries else Retry(),
-        )
+from reconciler.targets.vault.settings import VaultTarget
 
 
 def connect(
@@ -90,14 +41,10 @@ def connect(
     on_request: Callable[[str, str], None] | None = None,
 ) -> VaultApi:
     """A client for `target`; `timeout` (from --timeout) overrides the target's."""
-    headers = {}
-    if target.token is not None:
-        headers["X-Vault-Token"] = target.token.get_secret_value()
-    if target.namespace:
-        headers["X-Vault-Namespace"] = target.namespace
     http = Http(
         target.address,
-        headers=headers,
+        headers={"X-Vault-Namespace": target.namespace} if target.namespace else {},
+        auth=VaultToken(target.token),
         tls=target.tls,
         parallelism=parallelism,
         transport=transport,
@@ -105,6 +52,7 @@ def connect(
         timeout=target.timeout if timeout is None else timeout,
         on_retry=on_retry,
         on_request=on_request,
+        hints=VAULT,
     )
     return VaultApi(http)
 
@@ -122,6 +70,7 @@ class VaultApi:
 
     def __init__(self, http: Http) -> None:
         self.http = http
+        http.hints = VAULT  # failures are worded for Vault, whoever built the Http
 
     async def aclose(self) -> None:
         await self.http.aclose()

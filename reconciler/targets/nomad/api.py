@@ -4,67 +4,24 @@ both usable as blocking queries."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 
-from reconciler.client import address as addresses
-from reconciler.client import settings
-from reconciler.client.http import DEFAULT_TIMEOUT, Http, Response, Retry, RetryEvent, Tls
-from reconciler.client.models import CsiPluginRead, CsiStub, parse, parse_list
-from reconciler.client.settings import Setting
 from reconciler.errors import UnexpectedResponse
+from reconciler.http.client import Http, Response, Retry, RetryEvent
+from reconciler.http.decode import parse, parse_list
+from reconciler.targets.nomad.auth import NomadToken
+from reconciler.targets.nomad.hints import NOMAD
+from reconciler.targets.nomad.models import CsiPluginRead, CsiStub
+from reconciler.targets.nomad.settings import NomadTarget
 
-DEFAULT_ADDRESS = "http://127.0.0.1:4646"
 LIST_PATH = "/v1/plugins"
 TIMEOUT_MARGIN = 10.0
 """Seconds a blocking query's HTTP timeout allows beyond its wait and Nomad's jitter (wait/16)."""
-
-
-@dataclass(frozen=True)
-class NomadTarget:
-    """Where and how to reach Nomad, from `--nomad-address` and the NOMAD_* environment."""
-
-    address: str
-    token: SecretStr | None = None
-    namespace: str = ""
-    """Sent as `?namespace=`: Nomad has no namespace header (reference §2.3)."""
-    region: str = ""
-    """Sent as `?region=`."""
-    tls: Tls = field(default_factory=Tls)
-
-    @property
-    def display_address(self) -> str:
-        """The address without credentials: the only form that is printed or stored."""
-        return addresses.display(self.address)
-
-    timeout: float = DEFAULT_TIMEOUT
-    """Seconds per request (NOMAD_CLIENT_TIMEOUT); blocking queries add their wait to it."""
-    retry: Retry = field(default_factory=Retry)
-    """NOMAD_MAX_RETRIES retries after the first attempt; unset: 3 retries."""
-
-    @classmethod
-    def from_env(cls, address: str | None, environ: Mapping[str, str] | None = None) -> NomadTarget:
-        """Read and check every setting; a bad one is a UsageError naming its variable or option."""
-        env = os.environ if environ is None else environ
-        given = Setting(address, "--nomad-address") if address and address.strip() else None
-        found = given or settings.pick(env, "NOMAD_ADDR") or Setting(DEFAULT_ADDRESS, "the default address")
-        timeout = settings.pick(env, "NOMAD_CLIENT_TIMEOUT")
-        retries = settings.pick(env, "NOMAD_MAX_RETRIES")
-        return cls(
-            address=settings.address(found),
-            token=settings.token(settings.pick(env, "NOMAD_TOKEN")),
-            namespace=env.get("NOMAD_NAMESPACE", "").strip(),
-            region=env.get("NOMAD_REGION", "").strip(),
-            tls=Tls.from_env(env, "NOMAD"),
-            timeout=settings.timeout(timeout) if timeout else DEFAULT_TIMEOUT,
-            retry=Retry(attempts=settings.retries(retries) + 1) if retries else Retry(),
-        )
 
 
 def connect(
@@ -77,19 +34,16 @@ def connect(
     on_retry: Callable[[RetryEvent], None] | None = None,
 ) -> NomadApi:
     """A client for `target`; `timeout` (from --timeout) overrides the target's."""
-    headers = {}
-    if target.token is not None:
-        headers["X-Nomad-Token"] = target.token.get_secret_value()
     http = Http(
         target.address,
-        headers=headers,
+        auth=NomadToken(target.token),
         tls=target.tls,
         parallelism=parallelism,
         transport=transport,
         retry=retry or target.retry,
         timeout=target.timeout if timeout is None else timeout,
         on_retry=on_retry,
-        error_style="nomad",
+        hints=NOMAD,
     )
     params = {k: v for k, v in (("namespace", target.namespace), ("region", target.region)) if v}
     return NomadApi(http, params)
@@ -117,6 +71,7 @@ class NomadApi:
 
     def __init__(self, http: Http, params: Mapping[str, str] | None = None) -> None:
         self.http = http
+        http.hints = NOMAD  # failures are worded for Nomad, whoever built the Http
         self.params = dict(params or {})
         """Sent with every request: `namespace`, `region`."""
 

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reconciler.client.http import Http
 from reconciler.errors import ApiError, LockError, PermissionDenied
+from reconciler.http.client import Http
+from reconciler.targets.vault.hints import kv_policy
 
 CAS_MISMATCH = "check-and-set parameter did not match"
 
@@ -135,10 +136,7 @@ class KvKey:
 
     def policy_hint(self) -> str:
         """The policy the lock needs, as docs/ci.md shows it."""
-        return (
-            f'a policy with path "{self.mount}/data/{self.key}" {{ capabilities = ["create", "read", "update"] }} '
-            f'and path "{self.mount}/metadata/{self.key}" {{ capabilities = ["delete"] }}'
-        )
+        return kv_policy(self.mount, self.key)
 
     def _denied(self, exc: PermissionDenied) -> LockError:
         return LockError(f"lock: {exc}", hint=self.policy_hint())

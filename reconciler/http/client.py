@@ -2,9 +2,9 @@
 where httpx errors become `reconciler.errors` exceptions (mapped by `failures.py`).
 
 Bodies are streamed and capped (`MAX_BODY`); a 2xx body must be JSON (or empty). Redirects are
-never followed by httpx: a same-origin 307/308 (Vault's answer to a non-canonical path) is resent
-to the new path with the same method, headers and body; any other redirect is refused, so the
-token and a registration's env values are never sent to another origin.
+never followed by httpx: a same-origin 307/308 (a server's answer to a non-canonical path) is resent
+to the new path with the same method, headers and body; any other redirect is refused, so
+credentials and request bodies (a registration's env values) are never sent to another origin.
 """
 
 from __future__ import annotations
@@ -26,31 +26,26 @@ from tenacity import (
     wait_random,
 )
 
-from reconciler.client import failures
-from reconciler.client.address import display
-from reconciler.client.failures import ErrorStyle
-from reconciler.client.tls import Tls
 from reconciler.errors import ApiError, PermissionDenied, RedirectRefused, UnexpectedResponse, UsageError
+from reconciler.http import failures
+from reconciler.http.address import display
+from reconciler.http.failures import Hints
+from reconciler.http.tls import Tls
 
-__all__ = ["DEFAULT_TIMEOUT", "ErrorStyle", "Http", "Response", "Retry", "RetryEvent", "Tls"]
+__all__ = ["DEFAULT_TIMEOUT", "Hints", "Http", "Response", "Retry", "RetryEvent"]
 
 RETRY_STATUSES = frozenset({429, 502, 503})
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 32 * 1024 * 1024
 """Bytes of a (decoded) body read at most: a bigger answer is an error, not a memory spike."""
 MAX_REDIRECTS = 3
-_REDIRECT_HINTS: dict[ErrorStyle, str] = {
-    "vault": "address the active node directly (--address, VAULT_ADDR), or enable request forwarding "
-    "on the standby nodes so that they answer instead of redirecting",
-    "nomad": "address the Nomad agent directly (--nomad-address, NOMAD_ADDR)",
-}
 
 
 @dataclass(frozen=True)
 class Retry:
     """Retry policy for 429/502/503 and connection errors: exponential backoff with jitter.
 
-    `attempts` counts the first try: VAULT_MAX_RETRIES=2 (the Vault CLI's default) is 3 attempts.
+    `attempts` counts the first try: 2 retries are 3 attempts.
     """
 
     attempts: int = 4
@@ -106,25 +101,27 @@ class _Retryable(Exception):
 
 
 class Http:
-    """One HTTP client for a whole run. `parallelism` bounds requests in flight."""
+    """One HTTP client for a whole run. `parallelism` bounds requests in flight; `auth` adds the
+    credentials to every request (and may log in first); `hints` words failures for the target."""
 
     def __init__(
         self,
         base_url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
         tls: Tls | None = None,
         parallelism: int = 8,
         retry: Retry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        error_style: ErrorStyle = "vault",
+        hints: Hints | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         max_body: int = MAX_BODY,
         on_request: Callable[[str, str], None] | None = None,
     ) -> None:
         if parallelism < 1:
-            raise UsageError("--parallelism must be at least 1")
+            raise ValueError("parallelism must be at least 1")
         for name, value in (headers or {}).items():
             if not all(0x20 <= ord(c) <= 0x7E for c in value):  # the value itself is never shown
                 raise UsageError(f"the {name} header would contain characters that are not printable ASCII")
@@ -135,6 +132,7 @@ class Http:
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=dict(headers or {}),
+            auth=auth,
             verify=verify,
             transport=transport,
             timeout=timeout,
@@ -144,7 +142,8 @@ class Http:
         self.parallelism = parallelism
         self._slots = asyncio.Semaphore(parallelism)
         self.retry = retry or Retry()
-        self.error_style = error_style
+        self.hints = hints or Hints()
+        """The target's words for failures (set by the target's API client)."""
         self.on_retry = on_retry
         self.on_request = on_request
         """Called with (method, URL path) as each request is sent, retries and redirects included."""
@@ -214,13 +213,14 @@ class Http:
             async for attempt in retrying:
                 with attempt:
                     reply = await self._send(request, path)
-                    if reply.response.status_code in RETRY_STATUSES and not _is_sealed(reply):
+                    status = reply.response.status_code
+                    if status in RETRY_STATUSES and not self.hints.hopeless(status, reply.content):
                         raise _Retryable(reply)
                     return reply
         except _Retryable as exc:
             return exc.reply
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-            raise failures.to_error(exc, request, path, self.display, self.error_style) from exc
+            raise failures.to_error(exc, request, path, self.display, self.hints) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _announce(self, request: httpx.Request, path: str, state: RetryCallState) -> None:
@@ -284,7 +284,7 @@ class Http:
             raise RedirectRefused(
                 f"{where}, redirecting to another server, {_shown(target)}; not followed: "
                 f"the token and the request were not sent there",
-                hint=_REDIRECT_HINTS[self.error_style],
+                hint=self.hints.redirect,
             )
         if status not in (307, 308):
             raise RedirectRefused(
@@ -318,20 +318,8 @@ class Http:
         messages = failures.server_messages(reply.content, reply.response.reason_phrase)
         status = reply.response.status_code
         if status == 403:
-            hint = (
-                failures.nomad_permission_hint(messages)
-                if self.error_style == "nomad"
-                else failures.permission_hint(method, path, messages)
-            )
-            return PermissionDenied(method, path, status, messages, hint=hint)
-        hint = ""
-        if status == 503 and _is_sealed(reply):
-            hint = "the server is sealed: unseal it, then run again"
-        return ApiError(method, path, status, messages, hint=hint)
-
-
-def _is_sealed(reply: _Reply) -> bool:
-    return reply.response.status_code == 503 and b"is sealed" in reply.content
+            return PermissionDenied(method, path, status, messages, hint=self.hints.denied(method, path, messages))
+        return ApiError(method, path, status, messages, hint=self.hints.hopeless(status, reply.content))
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

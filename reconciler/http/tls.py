@@ -1,5 +1,5 @@
-"""TLS settings (`VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`,
-`VAULT_SKIP_VERIFY`, or their BAO_*/NOMAD_* forms) and the SSL context they make.
+"""TLS settings (`<PREFIX>_CACERT`, `_CAPATH`, `_CLIENT_CERT`, `_CLIENT_KEY`, `_SKIP_VERIFY`; each
+target names its prefixes) and the SSL context they make.
 
 Files are checked when the context is built (only for https addresses, where they are used): a
 missing, unreadable or wrong file is a `UsageError` naming the variable and the file.
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.client.settings import pick
 from reconciler.errors import UsageError
+from reconciler.http.settings import pick
 
 _FIELDS = {"ca_cert": "CACERT", "ca_path": "CAPATH", "client_cert": "CLIENT_CERT", "client_key": "CLIENT_KEY"}
 
@@ -32,7 +32,9 @@ class Tls:
     client_key: str = ""
     skip_verify: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
-    """Field name -> the variable it was read from (`ca_cert` -> `VAULT_CACERT`), for messages."""
+    """Field name -> the variable it was read from (`ca_cert` -> `<PREFIX>_CACERT`), for messages."""
+    prefix: str = field(default="", compare=False)
+    """The first prefix read (`VAULT`): names the variables that are not set, for messages."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *prefixes: str) -> Tls:
@@ -44,10 +46,11 @@ class Tls:
             if found is not None:
                 values[name], sources[name] = found.value.strip(), found.source
         skip = pick(env, *(f"{p}_SKIP_VERIFY" for p in prefixes))
-        return cls(**values, skip_verify=truthy(skip.value if skip else None), sources=sources)
+        return cls(**values, skip_verify=truthy(skip.value if skip else None), sources=sources, prefix=prefixes[0])
 
     def _name(self, field_name: str) -> str:
-        return self.sources.get(field_name) or f"VAULT_{_FIELDS[field_name]}"
+        found = self.sources.get(field_name)
+        return found or (f"{self.prefix}_{_FIELDS[field_name]}" if self.prefix else field_name)
 
     def context(self) -> ssl.SSLContext:
         """The SSL context; every file problem is a UsageError naming its variable and path."""
@@ -55,7 +58,8 @@ class Tls:
         if self.ca_path and not Path(self.ca_path).is_dir():
             raise UsageError(
                 f"{self._name('ca_path')}: {self.ca_path} is not a directory",
-                hint="point it to a folder of hashed CA certificates (c_rehash), or use VAULT_CACERT for one file",
+                hint="point it to a folder of hashed CA certificates (c_rehash), or use "
+                f"{self._name('ca_cert')} for one file",
             )
         try:
             ctx = ssl.create_default_context(cafile=ca_cert or None, capath=self.ca_path or None)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.checks import Check, evaluate, unmanaged
-from reconciler.client.nomad import Listing, NomadApi
 from reconciler.errors import UsageError
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.api import Listing, NomadApi
 
 POLL_WAIT = 5.0
 """Seconds each blocking query may wait. Some health changes do not raise Nomad's index

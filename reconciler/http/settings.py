@@ -9,18 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from reconciler.client.address import display
 from reconciler.errors import UsageError
+from reconciler.http.address import display
 
 MAX_RETRIES = 100
-"""Upper bound for VAULT_MAX_RETRIES / NOMAD_MAX_RETRIES: beyond it a run would never end."""
+"""Upper bound for a number of retries (VAULT_MAX_RETRIES, NOMAD_MAX_RETRIES): beyond it a run would never end."""
 
-_ADDRESS_HINT = "use http://HOST:PORT or https://HOST:PORT, e.g. https://vault.example.com:8200"
+_ADDRESS_HINT = "use http://HOST:PORT or https://HOST:PORT, e.g. {example}"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -42,13 +41,14 @@ def pick(env: Mapping[str, str], *names: str) -> Setting | None:
     return None
 
 
-def address(setting: Setting) -> str:
-    """A checked server address, surrounding whitespace and trailing slashes removed."""
+def address(setting: Setting, example: str) -> str:
+    """A checked server address, surrounding whitespace and trailing slashes removed (`example` for the hint)."""
     value = setting.value.strip()
     problem = _address_problem(value)
     if problem:
         raise UsageError(
-            f"{setting.source}: {display(value)!r} is not a valid server address: {problem}", hint=_ADDRESS_HINT
+            f"{setting.source}: {display(value)!r} is not a valid server address: {problem}",
+            hint=_ADDRESS_HINT.format(example=example),
         )
     return value.rstrip("/")
 
@@ -75,7 +75,7 @@ def _address_problem(value: str) -> str:
 
 
 def token(setting: Setting | None) -> SecretStr | None:
-    """A token stripped of surrounding whitespace (as the Vault CLI does); None when blank."""
+    """A token stripped of surrounding whitespace (as the Vault and Nomad CLIs do); None when blank."""
     if setting is None or not setting.value.strip():
         return None
     return SecretStr(header_value(setting))
@@ -92,29 +92,8 @@ def header_value(setting: Setting) -> str:
     return value
 
 
-def read_token_file(home: Path | None) -> SecretStr | None:
-    """`~/.vault-token` (the Vault CLI's token file), or None when there is none."""
-    if home is None:
-        try:
-            home = Path.home()
-        except RuntimeError:  # no HOME and no passwd entry: there is no token file either
-            return None
-    path = home / ".vault-token"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a UTF-8 text file"
-        raise UsageError(
-            f"~/.vault-token ({path}): cannot read the token: {reason}",
-            hint="fix or remove the file, or set VAULT_TOKEN",
-        ) from None
-    return token(Setting(text, "~/.vault-token"))
-
-
 def timeout(setting: Setting) -> float:
-    """Seconds from `30`, `2.5`, or a duration such as `30s`, `1m`, `1m30s`, `500ms` (Vault CLI forms)."""
+    """Seconds from `30`, `2.5`, or a duration such as `30s`, `1m`, `1m30s`, `500ms` (Go duration forms)."""
     value = setting.value.strip()
     try:
         seconds = float(value)

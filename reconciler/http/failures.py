@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
@@ -18,8 +19,6 @@ import httpx
 from reconciler.errors import ConnectionFailed, NoAnswer, ReconcileError, UnexpectedResponse
 
 Kind = Literal["unreachable", "no_answer", "send", "response", "internal"]
-ErrorStyle = Literal["vault", "nomad"]
-"""Which server's wording the hints use (addresses, tokens, policies)."""
 
 EXCERPT = 200
 """Characters of a non-JSON error body shown in a message."""
@@ -54,7 +53,7 @@ FAILURES: dict[type[BaseException], Failure] = {
     httpx.ProxyError: Failure("unreachable", "the proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) failed"),
     httpx.UnsupportedProtocol: Failure("send", "the address or proxy uses a scheme other than http or https"),
     httpx.ProtocolError: Failure("response", "the answer is not valid HTTP", retry=True, detail=True),
-    # h11 quotes the offending header value (the token): never shown.
+    # h11 quotes the offending header value (a credential): never shown.
     httpx.LocalProtocolError: Failure("send", "the request is not valid HTTP (a header value is not allowed)"),
     httpx.RemoteProtocolError: Failure("response", "the answer is not valid HTTP", retry=True, detail=True),
     httpx.DecodingError: Failure("response", "the body cannot be decoded (its Content-Encoding is broken)"),
@@ -70,16 +69,26 @@ FAILURES: dict[type[BaseException], Failure] = {
 }
 
 _UNKNOWN = Failure("internal", "unexpected failure")
-_CONNECT_HINTS: dict[ErrorStyle, str] = {
-    "vault": "check the address (--address, VAULT_ADDR) and that the server is running",
-    "nomad": "check the address (--nomad-address, NOMAD_ADDR) and that the Nomad agent is running",
-}
-_TIMEOUT_HINTS: dict[ErrorStyle, str] = {
-    "vault": "the server accepted the connection but did not answer: check it is healthy, or allow more time "
-    "with --timeout SECONDS or VAULT_CLIENT_TIMEOUT (BAO_CLIENT_TIMEOUT)",
-    "nomad": "the agent accepted the connection but did not answer: check it is healthy, or allow more time "
-    "with --timeout SECONDS or NOMAD_CLIENT_TIMEOUT",
-}
+
+
+def _none(*_args: object) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Hints:
+    """A target's own words for what went wrong (its options, variables and policies): the HTTP
+    layer names no product. Each target has one (`reconciler/targets/*/hints.py`)."""
+
+    unreachable: str = "check the address and that the server is running"
+    no_answer: str = "the server accepted the connection but did not answer: check it is healthy, or allow more time"
+    redirect: str = "address the server directly"
+    """A redirect to another origin (a standby node, a login page)."""
+    denied: Callable[[str, str, list[str]], str] = field(default=_none)
+    """(method, path, the server's messages) of a 403 -> what the credentials lack."""
+    hopeless: Callable[[int, bytes], str] = field(default=_none)
+    """(status, body) of an error answer -> why retrying it is pointless, as a hint; "" otherwise.
+    A retryable status (429/502/503) with a hint is not retried (a sealed Vault's 503)."""
 
 
 def failure_of(exc: BaseException) -> Failure | None:
@@ -95,20 +104,20 @@ def retryable(exc: BaseException) -> bool:
     return found is not None and found.retry
 
 
-def to_error(exc: BaseException, request: httpx.Request, path: str, server: str, style: ErrorStyle) -> ReconcileError:
+def to_error(exc: BaseException, request: httpx.Request, path: str, server: str, hints: Hints) -> ReconcileError:
     """The ReconcileError for an exception raised while sending `request` (to `server`, displayed)."""
     found = failure_of(exc) or _UNKNOWN
     text = reason(exc, request)
     where = f"{request.method} {path}"
     match found.kind:
         case "no_answer":
-            return NoAnswer(f"{where}: {text} from {server}", hint=_TIMEOUT_HINTS[style])
+            return NoAnswer(f"{where}: {text} from {server}", hint=hints.no_answer)
         case "unreachable":
-            return ConnectionFailed(f"{where}: cannot reach {server}: {text}", hint=_CONNECT_HINTS[style])
+            return ConnectionFailed(f"{where}: cannot reach {server}: {text}", hint=hints.unreachable)
         case "response":
             return UnexpectedResponse(server, request.method, path, text)
         case "send":
-            return ReconcileError(f"{where}: cannot send to {server}: {text}", hint=_CONNECT_HINTS[style])
+            return ReconcileError(f"{where}: cannot send to {server}: {text}", hint=hints.unreachable)
         case _:
             return ReconcileError(
                 f"{where}: internal error of the HTTP client (to {server}): {text} ({type(exc).__name__})"
@@ -151,7 +160,7 @@ _TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.D
 
 
 def server_messages(body: bytes, reason: str) -> list[str]:
-    """The server's own messages from an error body: Vault's `errors` list, else a short excerpt
+    """The server's own messages from an error body: a JSON `errors` list, else a short excerpt
     of whatever came (HTML reduced to its text), else the reason phrase."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
@@ -170,27 +179,3 @@ def server_messages(body: bytes, reason: str) -> list[str]:
 
 def _reason(reason: str) -> list[str]:
     return [reason] if reason else []
-
-
-def permission_hint(method: str, path: str, messages: list[str]) -> str:
-    """Which policy capability the request needs (reference §8).
-
-    A bare `permission denied` means no valid token; the multierror form means a missing capability.
-    """
-    if messages == ["permission denied"]:
-        return "the token is missing, unknown or expired: set VAULT_TOKEN (or BAO_TOKEN, or ~/.vault-token)"
-    policy_path = path.removeprefix("/v1/")
-    capability = {"GET": "read", "LIST": "list", "DELETE": "delete"}.get(method, "update")
-    sudo = policy_path.startswith(("sys/plugins/catalog/", "sys/plugins/runtimes/catalog/", "sys/auth/"))
-    needed = f'"{capability}"' + (', "sudo"' if sudo else "")
-    return f'the token needs capabilities [{needed}] on path "{policy_path}"'
-
-
-def nomad_permission_hint(messages: list[str]) -> str:
-    """Nomad's CSI plugin endpoints need a `plugin` policy of `read` (nomad-csi-plugins-api.md §6)."""
-    if messages == ["ACL token not found"]:
-        return "the token is unknown or expired: set NOMAD_TOKEN to a valid token"
-    return (
-        'set NOMAD_TOKEN to a token whose policy has `plugin { policy = "read" }` '
-        '("list" allows only the list; "write" allows neither list nor read)'
-    )

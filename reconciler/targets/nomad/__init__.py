@@ -1,0 +1,1 @@
+"""The Nomad target (CSI plugin checks)."""

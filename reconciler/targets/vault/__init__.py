@@ -1,0 +1,1 @@
+"""The Vault/OpenBao target."""
