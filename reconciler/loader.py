@@ -26,10 +26,17 @@ from reconciler.yamlread import Converter as _Converter
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
-def load(path: Path | Sequence[Path]) -> Desired:
+Parsed = tuple[list[SourceDocument], list[Diagnostic]]
+"""One file's documents and problems."""
+
+
+def load(path: Path | Sequence[Path], cache: dict[Path, Parsed] | None = None) -> Desired:
     """Load every manifest under `path` (a file, or a folder searched recursively in sorted order;
     see `discovery` for which files are read). Several paths (a target of reconcile.yaml) are one
-    union: an object declared under two of them is declared twice."""
+    union: an object declared under two of them is declared twice.
+
+    `cache`: files already parsed in this run (by resolved path), shared by targets whose manifests
+    share files; the documents are immutable, so sharing them is safe."""
     files: list[Path] = []
     problems: list[Diagnostic] = []
     for one in [path] if isinstance(path, Path) else path:
@@ -38,7 +45,13 @@ def load(path: Path | Sequence[Path]) -> Desired:
         problems += found_problems
     sources: list[SourceDocument] = []
     for file in files:
-        found, file_problems = _load_file(file)
+        if cache is None:
+            found, file_problems = _load_file(file)
+        else:
+            key = file.resolve()
+            if key not in cache:
+                cache[key] = _load_file(file)
+            found, file_problems = cache[key]
         sources.extend(found)
         problems.extend(file_problems)
     # A document with problems is left out; checks that a name is declared somewhere would then

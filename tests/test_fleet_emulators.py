@@ -152,3 +152,25 @@ def test_check_runs_each_targets_nomad_checks_against_its_own_nomad(
         ("t03", [], None),
     ]
     assert all(c.emulator is not None and not c.emulator.requests for c in clusters)  # check never asks Vault
+
+
+def test_check_wait_waits_for_every_target_at_once(
+    emulator_fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    healthy = NomadFake()
+    healthy.register_job("ebs-nodes", "aws-ebs0", "node", count=1)
+    healthy.fingerprint("aws-ebs0", "n0", "node")
+    clusters = emulator_fleet(2)
+    with serve_nomad(healthy) as url:
+        nomad = "nomad:\n  csi_plugins:\n    - id: aws-ebs0\n"
+        write_targets(
+            tmp_path,
+            clusters,
+            {"t01": nomad, "t02": nomad},
+            more={"t01": f"nomad_address: {url}", "t02": f"nomad_address: {url}"},
+        )
+        monkeypatch.chdir(tmp_path)
+        r = reconcile("check", "--wait", "30s", "--format", "json", env=token_env(clusters))
+    assert r.exit_code == 0, r.output
+    assert [t["checks"][0]["ok"] for t in json.loads(r.stdout)["targets"]] == [True, True]
+    assert "Traceback" not in r.stderr

@@ -18,8 +18,9 @@ import dataclasses
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from reconciler import confirm, lock, pipeline, saved, stale
+from reconciler import confirm, loader, lock, pipeline, saved, stale
 from reconciler.apply import Report, Result, apply
 from reconciler.commands.apply import Choices
 from reconciler.commands.console import EXIT_ERROR, color, out, preflight, step_summary
@@ -72,7 +73,8 @@ def apply_command(
     async def go() -> bool:
         slots = asyncio.Semaphore(parallelism)
         decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        states.extend(_Target(run.context(t, environ), files.get(t.name)) for t in targets)
+        parsed: dict[Path, loader.Parsed] = {}
+        states.extend(_Target(run.context(t, environ, parsed), files.get(t.name)) for t in targets)
         tasks = [asyncio.create_task(_one(s, opts, choices, patience, slots, decision)) for s in states]
         await asyncio.gather(*(s.planned.wait() for s in states))
         go_on = _decide(states, choices, colored)

@@ -137,15 +137,16 @@ def validate(config_path: Path, names: list[str]) -> int:
     """The targets file and every selected target's manifests, offline; every problem at once."""
     fleet, problems = config.read(config_path)
     lines = []
+    parsed: dict[Path, loader.Parsed] = {}  # files that targets share are read once
     if problems:  # read every target's manifests that can be read, to show their problems too
         for paths in fleet.readable:
             try:
-                loader.load(paths)
+                loader.load(paths, parsed)
             except ManifestError as exc:
                 problems += exc.diagnostics
     for target in () if problems else fleet.select(names):
         try:
-            s = loader.load(target.manifests).state
+            s = loader.load(target.manifests, parsed).state
         except ManifestError as exc:
             problems += exc.diagnostics
             continue

@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import loader, outputs, pipeline
@@ -80,6 +80,8 @@ class Context:
     target: Target
     environ: dict[str, str]
     hooks: pipeline.Hooks
+    parsed: dict[Path, loader.Parsed] = field(default_factory=dict)
+    """Manifest files parsed in this run, shared by every target's context (`load_manifests`)."""
 
     @property
     def address(self) -> str:
@@ -87,11 +89,14 @@ class Context:
         return display(self.environ.get("VAULT_ADDR") or self.target.address)
 
 
-def context(target: Target, environ: Mapping[str, str]) -> Context:
+def context(target: Target, environ: Mapping[str, str], parsed: dict[Path, loader.Parsed] | None = None) -> Context:
+    """`target`'s context; `parsed`: the run's cache of parsed manifest files (one per run)."""
+
     def retry(event: object) -> None:
         say(f"{target.name}: {event}")
 
-    return Context(target, environs.for_target(target, environ), pipeline.Hooks(on_retry=retry))
+    hooks = pipeline.Hooks(on_retry=retry)
+    return Context(target, environs.for_target(target, environ), hooks, {} if parsed is None else parsed)
 
 
 def say(line: str) -> None:
@@ -121,9 +126,10 @@ async def each(
 ) -> list[Part]:
     """`work` for every target, at most `parallelism` at once; parts in the targets' order."""
     slots = asyncio.Semaphore(parallelism)
+    parsed: dict[Path, loader.Parsed] = {}
 
     async def one(target: Target) -> Part:
-        ctx = context(target, environ)
+        ctx = context(target, environ, parsed)
         async with slots:
             try:
                 return await work(ctx)
@@ -134,8 +140,9 @@ async def each(
 
 
 def load_manifests(ctx: Context) -> Desired:
-    """The target's manifests: the union of its paths (ManifestError lists every problem)."""
-    return loader.load(ctx.target.manifests)
+    """The target's manifests: the union of its paths (ManifestError lists every problem). Files
+    that several targets share (a base folder) are parsed once per run."""
+    return loader.load(ctx.target.manifests, ctx.parsed)
 
 
 async def compute(ctx: Context, desired: Desired, opts: pipeline.Options) -> pipeline.Computed:
