@@ -43,9 +43,17 @@ class Case:
     setting: str
     targets: int
     single_max: float = 0.0
+    """The slowest target's `plan --target t` (median of its repetitions): the goal's yardstick."""
+    single_median: float = 0.0
+    """The median target's."""
     single_sum: float = 0.0
+    """Every target's, one after another (a script looping over the targets)."""
+    single_cpu: float = 0.0
+    """CPU seconds of one single-target run (median over every run)."""
     combined: dict[int, float] = field(default_factory=dict)
     """--target-parallelism -> median wall seconds."""
+    combined_cpu: float = 0.0
+    """CPU seconds of the combined run with the default parallelism (median)."""
 
     @property
     def ratio(self) -> float:
@@ -110,30 +118,36 @@ def _config(work: Path, name: str, addresses: Sequence[str]) -> Path:
     return path
 
 
-def _plan(config: Path, env: dict[str, str], *args: str) -> float:
+def _plan(config: Path, env: dict[str, str], *args: str) -> procs.Finished:
     reconcile = Path(sys.executable).parent / "reconcile"
     done = procs.run([str(reconcile), "plan", "--detailed-exitcode", "--config", str(config), *args], env=env)
     if done.code != 0:
         raise seed.BenchError(f"reconcile plan {' '.join(args)} exited {done.code}:\n{done.stderr[-2000:]}")
-    return done.wall
+    return done
 
 
 def _measure(
     setting: str, size: int, config: Path, env: dict[str, str], repeat: int, log: Callable[[str], None]
 ) -> Case:
     case = Case(setting, size)
-    singles = [
-        statistics.median(_plan(config, env, "--target", f"t{i:02d}") for _ in range(repeat))
-        for i in range(1, size + 1)
-    ]
-    case.single_max, case.single_sum = max(singles), sum(singles)
+    singles: list[float] = []
+    cpus: list[float] = []
+    for i in range(1, size + 1):
+        runs = [_plan(config, env, "--target", f"t{i:02d}") for _ in range(repeat)]
+        singles.append(statistics.median(r.wall for r in runs))
+        cpus += [r.cpu for r in runs]
+    case.single_max, case.single_median, case.single_sum = max(singles), statistics.median(singles), sum(singles)
+    case.single_cpu = statistics.median(cpus)
     for parallelism in sorted({1, 4, size}):
         runs = [_plan(config, env, "--target-parallelism", str(parallelism)) for _ in range(repeat)]
-        case.combined[parallelism] = statistics.median(runs)
+        case.combined[parallelism] = statistics.median(r.wall for r in runs)
+        if parallelism == 4:
+            case.combined_cpu = statistics.median(r.cpu for r in runs)
     log(
-        f"  slowest single {case.single_max:.2f} s, sum {case.single_sum:.2f} s, combined "
+        f"  single: slowest {case.single_max:.2f} s, median {case.single_median:.2f} s, sum {case.single_sum:.2f} s, "
+        f"{case.single_cpu:.2f} s CPU; combined "
         + ", ".join(f"p{p} {s:.2f} s" for p, s in case.combined.items())
-        + f": {case.ratio:.2f}x"
+        + f", {case.combined_cpu:.2f} s CPU: {case.ratio:.2f}x"
     )
     return case
 
@@ -142,18 +156,20 @@ def _report(cases: Sequence[Case], servers: int, n: int, repeat: int, latency_ms
     lines = [
         "## Several targets (`bash run bench --fleet`)",
         "",
-        f"{servers} dev OpenBao servers, {n} entries each, no-op plans; wall time of the `reconcile` CLI "
-        f"process, median of {repeat}; latency: +{latency_ms:g} ms per round trip; load average "
-        f"{os.getloadavg()[0]:.1f} at the end; {elapsed / 60:.1f} min.",
+        f"{servers} dev OpenBao servers, {n} entries each, no-op plans; wall time and CPU of the `reconcile` "
+        f"CLI process, median of {repeat}; latency: +{latency_ms:g} ms per round trip (one proxy per server); "
+        f"load average {os.getloadavg()[0]:.1f} at the end; {elapsed / 60:.1f} min.",
         "",
-        "| setting | targets | slowest single (s) | singles one after another (s) | combined, parallelism 1 (s) "
-        "| combined, 4 (default) (s) | combined, all at once (s) | combined / slowest single |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| setting | targets | single: slowest (s) | single: median (s) | singles one after another (s) "
+        "| combined, parallelism 1 (s) | combined, 4 = default (s) | combined, all at once (s) "
+        "| CPU single / combined (s) | combined / slowest single |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cases:
         lines.append(
-            f"| {c.setting} | {c.targets} | {c.single_max:.2f} | {c.single_sum:.2f} | {c.combined[1]:.2f} | "
-            f"{c.combined[4]:.2f} | {c.combined[c.targets]:.2f} | {c.ratio:.2f}x |"
+            f"| {c.setting} | {c.targets} | {c.single_max:.2f} | {c.single_median:.2f} | {c.single_sum:.2f} | "
+            f"{c.combined[1]:.2f} | {c.combined[4]:.2f} | {c.combined[c.targets]:.2f} | "
+            f"{c.single_cpu:.2f} / {c.combined_cpu:.2f} | {c.ratio:.2f}x |"
         )
     lines.append("")
     for c in cases:
