@@ -25,15 +25,6 @@ _.cgroup_parent
 _.cpu_nanos
 _.memory_bytes
 _.rootless
-_.ModifyIndex  # Nomad CSI plugin stubs and reads: compared whole, counted from the instance maps
-_.Healthy
-_.Provider
-_.ProviderVersion
-_.ControllerRequired
-_.Controllers
-_.Nodes
-_.ControllersExpected
-_.NodesExpected
 _.manifests_digest  # saved plan files: validated on read, used from the raw document
 _.live_fingerprint
 _.format_version

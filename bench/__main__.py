@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import procs, report, runner
+from bench import procs, report, runner, schedule
 from bench.proxy import LatencyProxy
 from bench.runner import Bench, Options, Results
 
@@ -169,12 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.environment["proxy"] = bench.calibrate(proxy)
                 log(f"latency proxy at {proxy.address}: {results.environment['proxy']}")
             log(f"setting {setting}: N = {options.n}")
-            runner.run_setting(bench, setting, options.n, options, results)
+            schedule.run_setting(bench, setting, options.n, options, results)
         if options.profile:  # before the growth table, while the server holds N entries
             profile_failures(bench, results, report.goals(results, options.n, options.settings, ()), options)
         if options.scaling:
             log(f"growth with N: {options.scaling}")
-            runner.run_scaling(bench, options, results)
+            schedule.run_scaling(bench, options, results)
         _notes(results, options)
         goals = report.goals(results, options.n, options.settings, options.scaling)
         if bench.proxy is not None and bench.proxy.unparsed_connections:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from bench.runner import Results
 
 CATALOG = "/v1/sys/plugins/catalog"
 
@@ -54,3 +58,14 @@ def describe(counts: dict[str, int]) -> str:
     """`1 seal-status + 1 list + 1000 read` (kinds with a zero count left out)."""
     parts = [f"{counts[k]} {k}" for k in KINDS if counts.get(k)]
     return " + ".join(parts) if parts else "0"
+
+
+def cross_check(results: Results) -> list[str]:
+    """Runs whose client-side request counts differ from what the proxy saw."""
+    bad = []
+    for r in results.runs:
+        if r.proxy_counts is None or r.tool in ("bao-cli", "reconcile-cli"):
+            continue
+        if r.proxy_counts != r.counts:
+            bad.append(f"{r.setting}/{r.scenario}/{r.tool} rep {r.rep + 1}: client {r.counts}, proxy {r.proxy_counts}")
+    return bad

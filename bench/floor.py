@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx  # noqa: TID251 - the floor is raw httpx by definition
-
-from bench.counting import CATALOG
-from bench.seed import Entry
-
 # The failed-import cache reconciler/http/client.py sets (encode/httpcore#1102): the concurrent
 # floor uses the same async httpx, and the floor must not pay a cost the tool under test avoids.
 if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
+# Likewise httpx's own command-line client, which reconciler/http/__init__.py keeps from loading
+# (BENCH_FLOOR_PLAIN=1: a script as anyone would write it, paying for it; bench/startup.py shows both).
+if os.environ.get("BENCH_FLOOR_PLAIN") != "1":
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: TID251 - the floor is raw httpx by definition; after the lines above
+
+from bench.counting import CATALOG
+from bench.seed import Entry
 
 Key = tuple[str, str, str]
 
@@ -130,3 +135,23 @@ async def concurrent(
         if apply:
             await pool([*writes, *deletes], write)
     return Outcome(counts, len(writes) + len(deletes))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bench.floor ADDRESS N [--concurrent]`: the floor's no-op plan as a whole process (the
+    start-up benchmark, bench/startup.py, times it against `reconcile plan`). Token: VAULT_TOKEN."""
+    from bench.seed import catalog
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    address, n = args[0], int(args[1])
+    desired = catalog(n)
+    token = os.environ["VAULT_TOKEN"]
+    if "--concurrent" in args:
+        outcome = asyncio.run(concurrent(address, token, desired, apply=False))
+    else:
+        outcome = sequential(address, token, desired, apply=False)
+    sys.stdout.write(f"{outcome.changes} changes, {sum(outcome.counts.values())} requests\n")
+
+
+if __name__ == "__main__":
+    main()

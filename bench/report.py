@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.counting import describe, reads, total, writes
+from bench.counting import cross_check, describe, reads, total, writes
 from bench.runner import SCENARIO_TITLES, SCENARIOS, Results, Run, serializable
 from bench.stages import STAGES
 
@@ -309,17 +309,6 @@ def scaling_table(results: Results, n: int, scaling: Sequence[int]) -> list[str]
 
 def _opt(x: float | int | None) -> float | None:
     return None if x is None else float(x)
-
-
-def cross_check(results: Results) -> list[str]:
-    """Runs whose client-side request counts differ from what the proxy saw."""
-    bad = []
-    for r in results.runs:
-        if r.proxy_counts is None or r.tool in ("bao-cli", "reconcile-cli"):
-            continue
-        if r.proxy_counts != r.counts:
-            bad.append(f"{r.setting}/{r.scenario}/{r.tool} rep {r.rep + 1}: client {r.counts}, proxy {r.proxy_counts}")
-    return bad
 
 
 def markdown(results: Results, goal_list: list[Goal]) -> str:

@@ -1,26 +1,26 @@
 """Manifest files -> desired State. Every problem in every file is collected and reported at
 once as `path:line: message`; nothing downstream runs when there is one.
 
-Each file becomes plain data that remembers its lines (`yamlread.py`: duplicate keys, alias bombs
-and recursion are refused there), validated by the pydantic schema in `manifest.py`.
+Each file becomes plain data that remembers its lines (`yamlread.py`, shared with the targets file:
+duplicate keys, alias bombs and recursion are refused there), validated by the pydantic schema in
+`manifest.py`; its errors are worded by `manifest_messages.py`.
 """
 
 from __future__ import annotations
 
 import stat
-import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from reconciler import manifest
 from reconciler.discovery import cannot_read, discover
 from reconciler.errors import Diagnostic, ManifestError
 from reconciler.manifest import Desired, Document, SourceDocument
-from reconciler.yamlread import MAX_DEPTH, MAX_NODES, Budget, compose, dotted, friendly, line_for, yaml_message
+from reconciler.manifest_messages import diagnostics, under_env
+from reconciler.yamlread import MAX_DEPTH, MAX_NODES, Budget, compose, yaml_message
 from reconciler.yamlread import Converter as _Converter
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -103,7 +103,7 @@ def _parse(name: str, text: str, fast: bool = True) -> tuple[list[SourceDocument
     for node in nodes:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             continue
-        converter = _Converter(name, aliases, budget, _under_env)
+        converter = _Converter(name, aliases, budget, under_env)
         data = converter.convert(node, ())
         problems.extend(converter.problems)
         if converter.too_deep and fast:
@@ -116,70 +116,12 @@ def _parse(name: str, text: str, fast: bool = True) -> tuple[list[SourceDocument
         try:
             document = Document.model_validate(data)
         except ValidationError as exc:
-            problems.extend(_diagnostics(name, exc, converter))
+            problems.extend(diagnostics(name, exc, converter))
             continue
         if converter.problems:
             continue
         sources.append(SourceDocument(name, document, converter.lines))
     return sources, problems
-
-
-def _under_env(at: manifest.Path) -> bool:
-    """Is `at` a plugin version's env or inside it? Its values are secrets: never in a message."""
-    return len(at) >= 5 and at[0] == "plugins" and at[2] == "versions" and at[4] == "env"
-
-
-def _model_at(loc: manifest.Path) -> type[BaseModel] | None:
-    """The schema model of the mapping at `loc` in a document (None inside a plain dict)."""
-    model: type[BaseModel] = manifest.Document
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        found = _model_in(field.annotation)
-        if found is None:
-            return None
-        model = found
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model in `X`, `list[X]` or `X | None`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _vocabulary(loc: manifest.Path) -> list[str]:
-    """The keys allowed where the unknown key at `loc` was found."""
-    model = _model_at(loc[:-1])
-    return sorted(model.model_fields) if model is not None else []
-
-
-def _diagnostics(name: str, exc: ValidationError, conv: _Converter) -> list[Diagnostic]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        if any(loc[:n] in conv.failed for n in range(len(loc) + 1)):
-            continue  # the converter already said why this value is missing
-        if err["type"] == "missing" and loc[:-1] in conv.partial:
-            continue  # probably in the merge ('<<') already reported
-        line = line_for(loc, conv.lines)
-        where = dotted(loc)
-        message = friendly(err, _shown(loc, conv) if where else None, _vocabulary(loc), _under_env(loc))
-        out.append(Diagnostic(name, line, f"{where}: {message}" if where else message))
-    return out
-
-
-def _shown(loc: manifest.Path, conv: _Converter) -> str | None:
-    """The raw text of the value at `loc` for a message, or None where it must not be shown."""
-    return None if _under_env(loc) else conv.raw.get(loc)
 
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "discover", "load"]

@@ -28,10 +28,10 @@ from tenacity import (
     wait_random,
 )
 
+from reconciler.durations import parse_duration
 from reconciler.errors import LockError, ReconcileError
 from reconciler.http import address
 from reconciler.http.client import Http
-from reconciler.kinds.csi_live import parse_duration
 from reconciler.resources import LockSettings
 from reconciler.targets.vault.kv import KvKey, Secret
 
@@ -191,11 +191,11 @@ async def held(
     *,
     timeout: float,
     say: Callable[[str], None],
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
 ) -> AsyncIterator[Holder]:
-    """Hold the lock for the body; release it after, also on failure, Ctrl-C and cancellation."""
-    env = os.environ if environ is None else environ
-    lock = Lock(_lock_of(http, settings), settings.ttl, new_holder(env, _now()), say)
+    """Hold the lock for the body; release it after, also on failure, Ctrl-C and cancellation.
+    `environ` names the CI run that holds it (`run_url`)."""
+    lock = Lock(_lock_of(http, settings), settings.ttl, new_holder(environ, _now()), say)
     await lock.acquire(timeout)
     try:
         yield lock.holder

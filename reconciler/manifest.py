@@ -61,9 +61,8 @@ class LockDoc(_Doc):
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: str) -> str:
-        # Imported here: manifest.py stays free of the client modules csi_live brings along.
+        from reconciler.durations import parse_duration
         from reconciler.errors import UsageError
-        from reconciler.kinds.csi_live import parse_duration
 
         try:
             seconds = parse_duration(value)

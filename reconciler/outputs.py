@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,6 +50,8 @@ def write_atomic(path: Path, text: str, option: str = "--out") -> None:
 
     A reader (or an interrupted run) sees the old file or the whole new one, never half a plan.
     """
+    import tempfile  # only when writing: every command imports this module, few write files
+
     fd = -1
     tmp = ""
     try:

@@ -18,7 +18,7 @@ from reconciler import checks, loader, unmanaged
 from reconciler.diff import changes as diff_changes
 from reconciler.errors import PlanError
 from reconciler.http.client import RetryEvent
-from reconciler.kinds import csi_live
+from reconciler.kinds import csi
 from reconciler.live import Live, read_live, read_mounts
 from reconciler.manifest import Desired
 from reconciler.plan import Plan, build_plan, needs_mounts
@@ -128,10 +128,9 @@ async def nomad_checks(
     on_retry = (hooks or Hooks()).on_retry
     api = connect_nomad(NomadTarget.from_env(nomad_address, environ), timeout=timeout, on_retry=on_retry)
     try:
-        live = await csi_live.read_csi(api, expectations)
+        return await csi.KIND.checks(api, expectations)
     finally:
         await api.aclose()
-    return checks.evaluate(expectations, live.plugins), tuple(live.unmanaged)
 
 
 async def plan(

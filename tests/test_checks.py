@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.checks import Check, evaluate, unmanaged
+from reconciler.checks import Check
+from reconciler.kinds.csi import evaluate, unmanaged
 from reconciler.resources import CsiPlugin
+from reconciler.targets.nomad.models import CsiPluginRead
 
 EBS = "ebs.csi.aws.com"
 
@@ -43,8 +45,13 @@ def read(
     }
 
 
+def typed(plugin: dict[str, Any] | None) -> CsiPluginRead | None:
+    """A read as the Nomad client returns it: decoded into its model."""
+    return None if plugin is None else CsiPluginRead.model_validate(plugin)
+
+
 def one(expectation: CsiPlugin, plugin: dict[str, Any] | None) -> Check:
-    [result] = evaluate([expectation], {expectation.id: plugin})
+    [result] = evaluate([expectation], {expectation.id: typed(plugin)})
     return result
 
 
@@ -158,7 +165,7 @@ def test_null_maps_and_missing_fields_read_as_empty() -> None:
 
 
 def test_an_absent_id_is_missing_and_checks_are_sorted_by_id() -> None:
-    results = evaluate([CsiPlugin(id="b"), CsiPlugin(id="a")], {"b": read([], [inst()])})
+    results = evaluate([CsiPlugin(id="b"), CsiPlugin(id="a")], {"b": typed(read([], [inst()]))})
     assert results == [Check(id="a", ok=False, reason="missing"), Check(id="b", ok=True)]
     assert results[0].kind == "nomad_csi_plugin"
 

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from reconciler.checks import Check
+from reconciler.durations import parse_duration
 from reconciler.errors import ApiError, ConnectionFailed, PermissionDenied, UsageError
 from reconciler.http.client import Retry
-from reconciler.kinds.csi_live import parse_duration, read_csi, wait_for_checks
+from reconciler.kinds.csi_live import read_csi, wait_for_checks
 from reconciler.resources import CsiPlugin
 from reconciler.targets.nomad.api import NomadApi, connect, go_duration
 from reconciler.targets.nomad.settings import NomadTarget
@@ -129,10 +130,10 @@ def test_list_always_sends_type_csi_with_namespace_region_and_token(served_nomad
             await api.aclose()
 
     listing, plugin = run(go)
-    assert [s["ID"] for s in listing.stubs] == ["aws-ebs0"]
+    assert [s.ID for s in listing.stubs] == ["aws-ebs0"]
     assert listing.index == fake.index
     assert plugin is not None
-    assert len(plugin["Nodes"]) == 2
+    assert len(plugin.Nodes or {}) == 2
     assert fake.requests == [
         ("GET", "/v1/plugins?type=csi&namespace=prod&region=global"),
         ("GET", "/v1/plugin/csi/aws-ebs0?namespace=prod&region=global"),
@@ -218,7 +219,7 @@ def test_read_csi_reads_only_declared_plugins_the_list_shows(served_nomad: tuple
     live = call(api_at(base_url), lambda api: read_csi(api, declared))
     assert live.plugins["gone"] is None
     assert live.plugins["a"] is not None
-    assert live.plugins["a"]["ID"] == "a"
+    assert live.plugins["a"].ID == "a"
     assert live.unmanaged == ("zz-other",)
     assert live.index == fake.index
     assert sorted(reads(fake)) == ["/v1/plugin/csi/a", "/v1/plugin/csi/b"]

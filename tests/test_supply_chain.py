@@ -226,7 +226,7 @@ def test_license_file_is_the_mpl_2_0_that_pyproject_declares() -> None:
 def test_distribution_name_is_not_the_taken_reconcile_and_the_command_stays() -> None:
     name = PYPROJECT["project"]["name"]
     assert name == "plugin-catalog-reconcile"
-    assert PYPROJECT["project"]["scripts"] == {"reconcile": "reconciler.cli:main"}
+    assert PYPROJECT["project"]["scripts"] == {"reconcile": "reconciler.__main__:main"}
     assert metadata.distribution(name).entry_points.select(group="console_scripts", name="reconcile")
     for doc in ("README.md", "CHANGELOG.md", "docs/ci.md"):
         assert name in (ROOT / doc).read_text(), f"{doc} does not name the distribution"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import confirm, lock, pipeline, render, saved, saved_schema, stale
+from reconciler import confirm, lock, pipeline, render
 from reconciler.apply import Report, Result, apply
 from reconciler.commands.console import (
     EXIT_ERROR,
@@ -24,10 +24,10 @@ from reconciler.commands.console import (
     say,
     step_summary,
 )
+from reconciler.durations import parse_duration
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, UsageError
 from reconciler.http.client import Http
-from reconciler.kinds import csi_live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import text as render_text
@@ -74,7 +74,7 @@ def run(
         if opts.replace or not opts.prune:
             raise UsageError("--replace and --no-prune come from the saved plan; do not pass them with FILE")
         saved_doc, opts = _read_saved(choices.plan_file, opts)
-    patience = csi_live.parse_duration(choices.lock_timeout)
+    patience = parse_duration(choices.lock_timeout)
     desired = pipeline.load(opts.manifests)
     target = pipeline.vault_target(opts.address, environ)
     hooks = pipeline.Hooks(on_retry=announce_retry)
@@ -100,12 +100,7 @@ def run(
             api = VaultApi(http)
             computed = await pipeline.plan(api, desired, opts, target.display_address, environ, hooks)
             if saved_doc is not None:
-                changed = saved.staleness(saved_doc, computed.plan, computed.live, desired)
-                if changed:
-                    raise PlanError(
-                        "stale plan: " + stale.summarize(changed, "; nothing was applied"),
-                        hint="make a new plan with `reconcile plan --out FILE`",
-                    )
+                _refuse_stale(saved_doc, computed)
             refuse_empty(desired.state, computed.plan, allow_empty=choices.allow_empty)
             if not as_json:
                 out(render_text.render_plan(computed.plan, colored))
@@ -142,8 +137,22 @@ def run(
 
 def _read_saved(plan_file: Path, opts: pipeline.Options) -> tuple[dict[str, Any], pipeline.Options]:
     """A saved plan and the options it must be re-planned with."""
+    from reconciler import saved, saved_schema  # only for saved plans: hashing, deepdiff
+
     saved_doc, saved_opts = saved.parse(saved_schema.read_text(plan_file), str(plan_file))
     return saved_doc, dataclasses.replace(opts, prune=saved_opts.prune, replace=saved_opts.replace)
+
+
+def _refuse_stale(saved_doc: dict[str, Any], computed: pipeline.Computed) -> None:
+    """PlanError, saying what changed, when the saved plan no longer describes what apply would do."""
+    from reconciler import saved, stale
+
+    changed = saved.staleness(saved_doc, computed.plan, computed.live, computed.desired)
+    if changed:
+        raise PlanError(
+            "stale plan: " + stale.summarize(changed, "; nothing was applied"),
+            hint="make a new plan with `reconcile plan --out FILE`",
+        )
 
 
 @contextlib.asynccontextmanager

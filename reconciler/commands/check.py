@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from reconciler import checks, loader, pipeline, render
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
+from reconciler.durations import parse_duration
 from reconciler.kinds import csi_live
 from reconciler.render import text as render_text
 from reconciler.targets.nomad.api import connect as connect_nomad
@@ -45,7 +46,7 @@ def run(
         stream.write(render_text.check_line(result) + "\n")
         stream.flush()
 
-    patience = csi_live.parse_duration(wait) if wait is not None else None
+    patience = parse_duration(wait) if wait is not None else None
     expectations = loader.load(manifests).state.csi_plugins
     if not expectations:
         out(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import outputs, pipeline, saved
+from reconciler import outputs, pipeline
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, emit, preflight
 from reconciler.empty_guard import refuse_empty
 
@@ -44,6 +44,8 @@ def run(
     the_plan = computed.plan
     refuse_empty(computed.desired.state, the_plan, allow_empty=allow_empty)
     if out_file is not None:  # saved first: a failed write is the only message, not one after a plan
+        from reconciler import saved  # only here: saved plans bring hashing and deepdiff
+
         document = saved.to_document(
             the_plan, computed.live, computed.desired, saved.SavedOptions(opts.prune, opts.replace)
         )

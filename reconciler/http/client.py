@@ -32,7 +32,7 @@ from reconciler.errors import ApiError, PermissionDenied, RedirectRefused, Unexp
 from reconciler.http import failures
 from reconciler.http.address import display
 from reconciler.http.failures import Hints
-from reconciler.http.tls import Tls
+from reconciler.http.tls import Tls, deferred_default
 
 __all__ = ["DEFAULT_TIMEOUT", "Hints", "Http", "Response", "Retry", "RetryEvent"]
 
@@ -103,15 +103,15 @@ class _Retryable(Exception):
 
 
 @functools.cache
-def _shared_context() -> ssl.SSLContext:
-    """The default SSL context, built once per process: httpx would build one per client (~30 ms of
-    CPU), once per target in a run over several targets (reconcile.yaml). Only read once built."""
-    return ssl.create_default_context()
+def _shared_default() -> ssl.SSLContext:
+    """The default SSL context of https targets, built once per process: building one reads the CA
+    bundle (~30 ms of CPU), once per target in a run over several targets (reconcile.yaml)."""
+    return Tls().context()
 
 
 def _ssl_context(tls: Tls) -> ssl.SSLContext:
     """The context for an https target: the shared default one when no TLS variable is set."""
-    return _shared_context() if tls == Tls() else tls.context()
+    return _shared_default() if tls == Tls() else tls.context()
 
 
 class Http:
@@ -142,7 +142,8 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.display = display(self.base_url)
         """The address without credentials: the only form used in messages."""
-        verify = _ssl_context(tls or Tls()) if self.base_url.lower().startswith("https") else _shared_context()
+        https = self.base_url.lower().startswith("https")
+        verify = _ssl_context(tls or Tls()) if https else deferred_default()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=dict(headers or {}),

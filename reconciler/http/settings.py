@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from reconciler import durations
 from reconciler.errors import UsageError
 from reconciler.http.address import display
 
@@ -20,8 +21,6 @@ MAX_RETRIES = 100
 """Upper bound for a number of retries (VAULT_MAX_RETRIES, NOMAD_MAX_RETRIES): beyond it a run would never end."""
 
 _ADDRESS_HINT = "use http://HOST:PORT or https://HOST:PORT, e.g. {example}"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,8 @@ def timeout(setting: Setting) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        parts = _DURATION.findall(value)
-        seconds = sum(float(n) * _SECONDS[u] for n, u in parts) if "".join(n + u for n, u in parts) == value else -1
+        found = durations.seconds(value)
+        seconds = -1 if found is None else found
     if not seconds > 0 or seconds == float("inf"):
         raise UsageError(
             f"{setting.source}: {value!r} is not a timeout",

@@ -10,7 +10,9 @@ API, and how renderers describe it. Adding a kind is its module plus one line in
     fields.py       building blocks of the manifest document models
     plugin.py       plugin versions (catalog entries); plugin_live.py reads the catalog
     runtime.py      container runtimes          pin.py     pinned versions
-    reload.py       reloads (derived by plan)   csi.py     Nomad CSI plugins (check-only)
+    reload.py       reloads (derived by plan)
+    csi.py          Nomad CSI plugins: check-only, evaluated into checks; csi_live.py reads them
+                    from Nomad (typed models) and waits with blocking queries
 """
 
 from __future__ import annotations

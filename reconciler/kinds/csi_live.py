@@ -10,16 +10,15 @@ again only when its stub changed (its `ModifyIndex` moves on every write to it).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from reconciler.checks import Check, evaluate, unmanaged
-from reconciler.errors import UsageError
+from reconciler.checks import Check
+from reconciler.kinds.csi import evaluate, unmanaged
 from reconciler.resources import CsiPlugin
 from reconciler.targets.nomad.api import Listing, NomadApi
+from reconciler.targets.nomad.models import CsiPluginRead, CsiStub
 
 POLL_WAIT = 5.0
 """Seconds each blocking query may wait. Some health changes do not raise Nomad's index
@@ -33,13 +32,13 @@ MIN_WAIT = 0.01
 class CsiLive:
     """The declared plugins as Nomad has them."""
 
-    plugins: Mapping[str, dict[str, Any] | None]
+    plugins: Mapping[str, CsiPluginRead | None]
     """Declared ID -> its read (`GET /v1/plugin/csi/:id`), or None when Nomad has no such plugin."""
     unmanaged: tuple[str, ...]
     """Listed plugins that no manifest declares, sorted."""
     index: int
     """`X-Nomad-Index` of the list (0 on a cluster that never wrote a plugin)."""
-    stubs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    stubs: Mapping[str, CsiStub] = field(default_factory=dict)
     """Every listed plugin's stub, by ID: what the next list is compared with."""
 
 
@@ -85,9 +84,9 @@ async def wait_for_checks(
 async def _refresh(
     api: NomadApi, expectations: Sequence[CsiPlugin], listing: Listing, previous: CsiLive | None
 ) -> CsiLive:
-    stubs = {str(s.get("ID", "")): s for s in listing.stubs}
+    stubs = {s.ID: s for s in listing.stubs}
     declared = sorted({e.id for e in expectations})
-    known: dict[str, dict[str, Any] | None] = dict(previous.plugins) if previous else {}
+    known: dict[str, CsiPluginRead | None] = dict(previous.plugins) if previous else {}
     old_stubs = previous.stubs if previous else {}
     changed = [i for i in declared if i in stubs and (known.get(i) is None or stubs[i] != old_stubs.get(i))]
     reads = await asyncio.gather(*(api.read_csi_plugin(i) for i in changed))
@@ -103,21 +102,5 @@ def _block_index(live: CsiLive) -> int:
     Index 0 with plugins listed means the header was lost on the way: block on the highest
     `ModifyIndex` then, which at worst waits out each `wait`.
     """
-    modified = (s.get("ModifyIndex") for s in live.stubs.values())
-    fallback = max((m for m in modified if isinstance(m, int)), default=0)
+    fallback = max((s.ModifyIndex for s in live.stubs.values()), default=0)
     return max(live.index or fallback, 1)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """`500ms`, `30s`, `5m`, `1m30s`, `1.5h` -> seconds."""
-    value = text.strip()
-    parts = _DURATION.findall(value)
-    if not value or "".join(n + u for n, u in parts) != value:
-        raise UsageError(
-            f"invalid duration {text!r}", hint="use a number with a unit, or several: 500ms, 30s, 5m, 1m30s, 1h"
-        )
-    return sum(float(n) * _SECONDS[u] for n, u in parts)

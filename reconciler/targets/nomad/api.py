@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -53,7 +52,7 @@ def connect(
 class Listing:
     """`GET /v1/plugins?type=csi`: the plugin stubs in ID order, and `X-Nomad-Index`."""
 
-    stubs: tuple[dict[str, Any], ...]
+    stubs: tuple[CsiStub, ...]
     index: int
 
 
@@ -81,10 +80,9 @@ class NomadApi:
     async def list_csi_plugins(self, *, index: int = 0, wait: float = 0.0) -> Listing:
         """Every CSI plugin. Always sends `type=csi`: without it Nomad answers `[]` (§3.1)."""
         r = await self._get(LIST_PATH, {"type": "csi"}, index, wait)
-        parse_list(CsiStub, r)  # checked; the stubs stay as sent, to compare with the next list
-        return Listing(tuple(r.body), _index(r))
+        return Listing(tuple(parse_list(CsiStub, r)), _index(r))
 
-    async def read_csi_plugin(self, plugin_id: str, *, index: int = 0, wait: float = 0.0) -> dict[str, Any] | None:
+    async def read_csi_plugin(self, plugin_id: str, *, index: int = 0, wait: float = 0.0) -> CsiPluginRead | None:
         """One plugin with its `Controllers` and `Nodes` maps, or None when Nomad has no such plugin."""
         path = read_path(plugin_id)
         r = await self._get(path, {}, index, wait, allow=(404,))
@@ -95,8 +93,7 @@ class NomadApi:
         plugin = parse(CsiPluginRead, r)
         if plugin_id != plugin.ID:
             raise UnexpectedResponse(r.server, r.method, r.path, f"ID: expected {plugin_id!r}, got {plugin.ID!r}")
-        body: dict[str, Any] = r.body
-        return body
+        return plugin
 
     async def _get(
         self, path: str, params: dict[str, str], index: int, wait: float, allow: tuple[int, ...] = ()

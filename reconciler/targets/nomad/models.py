@@ -7,24 +7,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class CsiStub(BaseModel):
-    """One stub of `GET /v1/plugins?type=csi`; other fields are kept for comparison."""
+    """One stub of `GET /v1/plugins?type=csi`. Every other field is kept (`extra`): two lists are
+    compared stub by stub, and any change (counters, `ModifyIndex`) means the plugin is read again."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
     ID: str = Field(min_length=1)
     ModifyIndex: int = 0
 
 
 class CsiInstance(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """One controller or node instance of a plugin read (reference §4.2)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
     Healthy: bool = False
     Provider: str = ""
     ProviderVersion: str = ""
 
 
 class CsiPluginRead(BaseModel):
-    """`GET /v1/plugin/csi/:id`: the fields the checks read."""
+    """`GET /v1/plugin/csi/:id`: the fields the checks read. Health is counted from the instance maps,
+    never from the top-level counters (reference §7.1)."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
     ID: str = Field(min_length=1)
     Provider: str = ""
     ControllerRequired: bool = False

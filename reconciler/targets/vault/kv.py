@@ -26,7 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class VersionMeta(_Answer):
