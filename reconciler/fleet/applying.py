@@ -24,6 +24,7 @@ from reconciler import confirm, loader, lock, pipeline, saved, stale
 from reconciler.apply import Report, Result, apply
 from reconciler.commands.apply import Choices
 from reconciler.commands.console import EXIT_ERROR, color, out, preflight, step_summary
+from reconciler.durations import parse_duration
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, ReconcileError, UsageError
 from reconciler.fleet import run
@@ -32,7 +33,6 @@ from reconciler.fleet.config import Target
 from reconciler.fleet.part import Part, exit_code
 from reconciler.fleet.plans import plan_status
 from reconciler.http.client import Http
-from reconciler.kinds import csi_live
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import fleet as combined
@@ -66,7 +66,7 @@ def apply_command(
     """Plan every target, decide once, apply each; exit 1 if any target failed or nothing was applied."""
     preflight(environ)
     targets, files = _targets(selection, opts, choices, names)
-    patience = csi_live.parse_duration(choices.lock_timeout)
+    patience = parse_duration(choices.lock_timeout)
     colored = color(sys.stdout, environ)
     states: list[_Target] = []
 

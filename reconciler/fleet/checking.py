@@ -17,6 +17,7 @@ from typing import TextIO
 from reconciler import checks, pipeline
 from reconciler import export as exporting
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, out
+from reconciler.durations import parse_duration
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.fleet import run
 from reconciler.fleet.part import Part, exit_code
@@ -39,7 +40,7 @@ def check(
     parallelism: int = run.DEFAULT_PARALLELISM,
 ) -> int:
     """The Nomad CSI checks of every selected target: exit 2 when any fails, 1 when any errored."""
-    patience = csi_live.parse_duration(wait) if wait is not None else None
+    patience = parse_duration(wait) if wait is not None else None
     deadline = time.monotonic() + patience if patience is not None else None
     stream = sys.stderr if fmt == "json" else sys.stdout  # JSON keeps stdout for the document
 
