@@ -1,4 +1,4 @@
-"""The action and the example workflows of a repository with several clusters (examples/fleet/, issue #15)."""
+"""The action and the example workflows of a repository with several clusters (fleet-example/, issue #15)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.cli import reconcile
 from tests.test_github import call, load, offline_env, on, run_step, sh, stub_env, tool
 
 ROOT = github.ROOT
-EXAMPLE = ROOT / "examples" / "fleet"
+EXAMPLE = ROOT / "fleet-example"
 WORKFLOWS = sorted((EXAMPLE / ".github" / "workflows").glob("*.yml"))
 
 
