@@ -48,7 +48,29 @@ def parse(argv: Sequence[str] | None) -> Options:
     p.add_argument("--no-profile", action="store_true", help="skip pyinstrument profiles of goals that fail")
     p.add_argument("--quick", action="store_true", help="N=50, 1 repetition, loopback only (or --setting), no growth")
     p.add_argument("--out", type=Path, default=runner.ROOT / "bench" / "results", help="where latest.md/json go")
+    p.add_argument(
+        "--fleet",
+        action="store_true",
+        help="only the several-targets case (bench/fleet.py): 20 servers; uses --repeat (default 3 here), --latency-ms",
+    )
+    p.add_argument("--fleet-servers", type=int, default=20, help="servers (targets) of --fleet (default 20)")
+    p.add_argument("--fleet-n", type=int, default=100, help="catalog entries per server in --fleet (default 100)")
     a = p.parse_args(argv)
+    if a.fleet:
+        return Options(
+            n=a.fleet_n,
+            repeat=a.repeat if "--repeat" in (argv or sys.argv) else 3,
+            seq_repeat=1,
+            bao_repeat=1,
+            latency_ms=a.latency_ms,
+            settings=("loopback", "latency") if a.setting == "both" else (a.setting,),
+            scaling=(),
+            scale_repeat=1,
+            bao_sample=1,
+            profile=False,
+            out=a.out,
+            fleet=a.fleet_servers,
+        )
     settings = ("loopback", "latency") if a.setting == "both" else (a.setting,)
     scaling = tuple(int(x) for x in a.scaling.split(",") if x.strip())
     if a.quick:
@@ -100,6 +122,20 @@ def profile_failures(bench: Bench, results: Results, goals: list[report.Goal], o
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse(argv)
+    if options.fleet:
+        from bench import fleet
+
+        text = fleet.run(
+            servers=options.fleet,
+            n=options.n,
+            repeat=options.repeat,
+            latency_ms=options.latency_ms,
+            settings=options.settings,
+            out=options.out,
+            log=log,
+        )
+        sys.stdout.write(text)
+        return 0
     from tests.servers import run_bao
 
     options.out.mkdir(parents=True, exist_ok=True)

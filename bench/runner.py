@@ -63,6 +63,8 @@ class Options:
     parallelism: int = 8
     profile: bool = True
     out: Path = ROOT / "bench" / "results"
+    fleet: int = 0
+    """--fleet: run only the several-targets case (bench/fleet.py) with this many servers."""
 
 
 @dataclass

@@ -12,63 +12,34 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-import typer.core
 
 from reconciler import signals
 from reconciler.cli_options import (
     AddressOpt,
     AllowEmptyOpt,
-    App,
     ApplyFormat,
     AuthMethodOpt,
     AuthPathOpt,
     AuthRoleOpt,
     Format,
     FormatOpt,
-    Group,
     ManifestsOpt,
     MaxDeletesOpt,
     NomadAddressOpt,
     NoPruneOpt,
     ParallelismOpt,
     ReplaceOpt,
+    ShortFormatOpt,
     TimeoutOpt,
+    WaitOpt,
+    app,
+    options,
 )
+from reconciler.cli_targets import ConfigOpt, TargetOpt, TargetParallelismOpt, selection, targets_file
 from reconciler.commands.console import EXIT_ERROR, EXIT_OK, guarded
-
-if TYPE_CHECKING:
-    from reconciler.pipeline import Options
-
-
-app = App(
-    name="reconcile",
-    help="Declarative GitOps for Vault and OpenBao plugin catalogs.",
-    cls=Group,
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        from reconciler.commands import version as command
-
-        command.run()
-        raise typer.Exit(EXIT_OK)
-
-
-@app.callback()
-def _main(
-    _version: Annotated[
-        bool,
-        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """Declarative GitOps for Vault and OpenBao plugin catalogs."""
 
 
 def _dispatch(body: Callable[[], int]) -> None:
@@ -76,33 +47,16 @@ def _dispatch(body: Callable[[], int]) -> None:
     raise typer.Exit(guarded(body, os.environ))
 
 
-def _options(
-    manifests: Path,
-    address: str | None,
-    prune: bool = True,
-    replace: list[str] | None = None,
-    parallelism: int = 8,
-    max_deletes: int | None = None,
-    nomad_address: str | None = None,
-    timeout: float | None = None,
-    auth: tuple[str | None, str | None, str | None] = (None, None, None),
-) -> Options:
-    from reconciler.pipeline import Options
-    from reconciler.targets.vault.login.inputs import Flags
-
-    return Options(
-        manifests, address, prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout, Flags(*auth)
-    )
-
-
 @app.command()
-def validate(manifests: ManifestsOpt = Path("manifests")) -> None:
+def validate(
+    ctx: typer.Context, manifests: ManifestsOpt = Path("manifests"), config: ConfigOpt = None, target: TargetOpt = None
+) -> None:
     """Check manifests offline: every problem as path:line: message. Exit 0 valid, 1 invalid."""
 
     def body() -> int:
         from reconciler.commands import validate as command
 
-        return command.run(manifests)
+        return command.run(manifests, targets_file(ctx, config, target), tuple(target or ()))
 
     _dispatch(body)
 
@@ -117,6 +71,7 @@ def schema() -> None:
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     auth_method: AuthMethodOpt = None,
@@ -134,13 +89,16 @@ def plan(
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
     allow_empty: AllowEmptyOpt = False,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Show what apply would change, and the Nomad CSI checks. Never writes to the server."""
 
     def body() -> int:
         from reconciler.commands import plan as command
 
-        opts = _options(
+        opts = options(
             manifests,
             address,
             not no_prune,
@@ -158,6 +116,8 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             out_file=out,
             allow_empty=allow_empty,
+            selection=selection(ctx, config, target),
+            target_parallelism=target_parallelism,
         )
 
     _dispatch(body)
@@ -165,6 +125,7 @@ def plan(
 
 @app.command("drift")
 def drift_command(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     auth_method: AuthMethodOpt = None,
@@ -174,13 +135,16 @@ def drift_command(
     parallelism: ParallelismOpt = 8,
     nomad_address: NomadAddressOpt = None,
     timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Report how the cluster differs from git (and failing Nomad checks). Exit 0 in sync, 2 drift, 1 error."""
 
     def body() -> int:
         from reconciler.commands import drift as command
 
-        opts = _options(
+        opts = options(
             manifests,
             address,
             parallelism=parallelism,
@@ -188,7 +152,9 @@ def drift_command(
             timeout=timeout,
             auth=(auth_method, auth_path, auth_role),
         )
-        return command.run(opts, os.environ, fmt=output_format)
+        return command.run(
+            opts, os.environ, fmt=output_format, selection=selection(ctx, config, target), parallel=target_parallelism
+        )
 
     _dispatch(body)
 
@@ -209,7 +175,7 @@ def status_command(
     def body() -> int:
         from reconciler.commands import status as command
 
-        opts = _options(
+        opts = options(
             manifests, address, parallelism=parallelism, timeout=timeout, auth=(auth_method, auth_path, auth_role)
         )
         return command.run(opts, os.environ, fmt=output_format)
@@ -219,6 +185,7 @@ def status_command(
 
 @app.command("export")
 def export_command(
+    ctx: typer.Context,
     address: AddressOpt = None,
     auth_method: AuthMethodOpt = None,
     auth_path: AuthPathOpt = None,
@@ -233,6 +200,9 @@ def export_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files in DIR.")] = False,
     parallelism: ParallelismOpt = 8,
     timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Write the live catalog as manifests (YAML on stdout, or files with --out). Never writes to the server."""
 
@@ -249,6 +219,8 @@ def export_command(
             parallelism=parallelism,
             timeout=timeout,
             auth=Flags(auth_method, auth_path, auth_role),
+            selection=selection(ctx, config, target),
+            target_parallelism=target_parallelism,
         )
 
     _dispatch(body)
@@ -256,6 +228,7 @@ def export_command(
 
 @app.command("apply")
 def apply_command(
+    ctx: typer.Context,
     plan_file: Annotated[
         Path | None, typer.Argument(metavar="[FILE]", help="A plan saved with `plan --out`; applied exactly.")
     ] = None,
@@ -264,7 +237,7 @@ def apply_command(
     auth_method: AuthMethodOpt = None,
     auth_path: AuthPathOpt = None,
     auth_role: AuthRoleOpt = None,
-    output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
+    output_format: ShortFormatOpt = ApplyFormat.text,
     no_prune: NoPruneOpt = False,
     replace: ReplaceOpt = None,
     parallelism: ParallelismOpt = 8,
@@ -282,13 +255,16 @@ def apply_command(
         ),
     ] = "0s",
     allow_empty: AllowEmptyOpt = False,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Compute a fresh plan (or check a saved one) and apply it, reporting each change as it completes."""
 
     def body() -> int:
         from reconciler.commands import apply as command
 
-        opts = _options(
+        opts = options(
             manifests,
             address,
             not no_prune,
@@ -307,19 +283,23 @@ def apply_command(
             lock_timeout=lock_timeout,
             allow_empty=allow_empty,
         )
-        return command.run(opts, choices, os.environ)
+        found = selection(ctx, config, None if plan_file else target)
+        return command.run(opts, choices, os.environ, found, tuple(target or ()), target_parallelism)
 
     _dispatch(body)
 
 
 @app.command("force-unlock")
 def force_unlock(
+    ctx: typer.Context,
     lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The ID of the lock's current holder.")],
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     auth_method: AuthMethodOpt = None,
     auth_path: AuthPathOpt = None,
     auth_role: AuthRoleOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Remove the apply lock (settings.lock) of a run that is gone; refuses when LOCK_ID is not its holder."""
 
@@ -327,7 +307,30 @@ def force_unlock(
         from reconciler.commands import force_unlock as command
         from reconciler.targets.vault.login.inputs import Flags
 
-        return command.run(lock_id, manifests, address, os.environ, Flags(auth_method, auth_path, auth_role))
+        return command.run(
+            lock_id,
+            manifests,
+            address,
+            os.environ,
+            selection(ctx, config, target),
+            Flags(auth_method, auth_path, auth_role),
+        )
+
+    _dispatch(body)
+
+
+@app.command("targets")
+def targets_command(
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    output_format: ShortFormatOpt = ApplyFormat.text,
+) -> None:
+    """List the targets of the targets file (json: for a CI matrix, one job per target)."""
+
+    def body() -> int:
+        from reconciler.fleet import plans
+
+        return plans.targets(config, tuple(target or ()), os.environ, fmt=output_format)
 
     _dispatch(body)
 
@@ -342,25 +345,29 @@ def version() -> None:
 
 @app.command()
 def check(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
-    nomad_address: Annotated[
-        str | None,
-        typer.Option(
-            "--nomad-address", metavar="URL", help="Nomad address; default $NOMAD_ADDR, then http://127.0.0.1:4646."
-        ),
-    ] = None,
-    wait: Annotated[
-        str | None,
-        typer.Option("--wait", metavar="DURATION", help="Wait up to DURATION (30s, 5m, 1m30s) for every check."),
-    ] = None,
-    output_format: Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")] = ApplyFormat.text,
+    nomad_address: NomadAddressOpt = None,
+    wait: WaitOpt = None,
+    output_format: ShortFormatOpt = ApplyFormat.text,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    target_parallelism: TargetParallelismOpt = 4,
 ) -> None:
     """Check the Nomad CSI plugins the manifests declare. Exit 0 all pass, 2 some failing, 1 error."""
 
     def body() -> int:
         from reconciler.commands import check as command
 
-        return command.run(manifests, os.environ, nomad_address=nomad_address, wait=wait, fmt=output_format)
+        return command.run(
+            manifests,
+            os.environ,
+            nomad_address=nomad_address,
+            wait=wait,
+            fmt=output_format,
+            selection=selection(ctx, config, target),
+            parallel=target_parallelism,
+        )
 
     _dispatch(body)
 

@@ -1,4 +1,4 @@
-"""Building blocks of the command line (typer): an app whose help shows flags without `<bool>`,
+"""Building blocks of the command line (typer): the app (its help shows flags without `<bool>`),
 the output formats, and the options several commands share. cli.py declares the commands.
 """
 
@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import typer.core
+
+if TYPE_CHECKING:
+    from reconciler.pipeline import Options
 
 
 def _plain_flags(params: list[Any]) -> list[Any]:
@@ -112,3 +115,57 @@ AllowEmptyOpt = Annotated[
     bool,
     typer.Option("--allow-empty", help="Let manifests that declare no plugin, runtime or pin prune the catalog."),
 ]
+WaitOpt = Annotated[
+    str | None,
+    typer.Option("--wait", metavar="DURATION", help="Wait up to DURATION (30s, 5m, 1m30s) for every check."),
+]
+ShortFormatOpt = Annotated[ApplyFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def show_version(value: bool) -> None:
+    """`--version`: print it and exit (reconciler/__main__.py answers the plain forms without typer)."""
+    if value:
+        from reconciler.commands import version as command
+
+        command.run()
+        raise typer.Exit(0)
+
+
+def options(
+    manifests: Path,
+    address: str | None,
+    prune: bool = True,
+    replace: list[str] | None = None,
+    parallelism: int = 8,
+    max_deletes: int | None = None,
+    nomad_address: str | None = None,
+    timeout: float | None = None,
+    auth: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> Options:
+    """The pipeline options of a server-facing command."""
+    from reconciler.pipeline import Options
+    from reconciler.targets.vault.login.inputs import Flags
+
+    return Options(
+        manifests, address, prune, tuple(replace or ()), parallelism, max_deletes, nomad_address, timeout, Flags(*auth)
+    )
+
+
+app = App(
+    name="reconcile",
+    help="Declarative GitOps for Vault and OpenBao plugin catalogs.",
+    cls=Group,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _main(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=show_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Declarative GitOps for Vault and OpenBao plugin catalogs."""

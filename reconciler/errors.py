@@ -51,14 +51,14 @@ class ManifestError(ReconcileError):
     SHOWN = 200
     """At most this many diagnostics are printed; the count line still gives the total."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
-        self.diagnostics = sorted(diagnostics, key=lambda d: (d.path, d.line, d.message))
+    def __init__(self, diagnostics: Sequence[Diagnostic], *, what: str = "the manifests") -> None:
+        self.diagnostics = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.message))
         count = len(self.diagnostics)
         noun = "problem" if count == 1 else "problems"
         lines = [str(d) for d in self.diagnostics[: self.SHOWN]]
         if count > self.SHOWN:
             lines.append(f"... and {count - self.SHOWN} more")
-        super().__init__("\n".join(lines) + f"\n{count} {noun} in the manifests")
+        super().__init__("\n".join(lines) + f"\n{count} {noun} in {what}")
 
 
 class UsageError(ReconcileError):

@@ -93,6 +93,12 @@ def vault_target(
     return login.authenticate(VaultTarget.from_env(address, environ, auth=auth), timeout)
 
 
+async def logged_in_target(environ: Mapping[str, str], timeout: float | None = None) -> VaultTarget:
+    """`vault_target` from inside a running event loop, for one of several targets (reconciler/fleet/):
+    the address and any login come from that target's `environ`."""
+    return await login.log_in(VaultTarget.from_env(None, environ), timeout)
+
+
 def connect(target: VaultTarget, parallelism: int, timeout: float | None, hooks: Hooks | None = None) -> VaultApi:
     """The run's one client to the Vault/OpenBao target."""
     hooks = hooks or Hooks()

@@ -111,6 +111,11 @@ def validate(text: str, source: str) -> tuple[SavedDocument, dict[str, Any]]:
         raise _bad(source, f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise _bad(source, f"expected a JSON object, got {_json_kind(data)}")
+    if "saved" not in data and "targets" in data:
+        raise UsageError(
+            f"{source}: a saved plan of several targets (reconcile.yaml), not of one",
+            hint="apply it where its targets file is (or pass --config FILE)",
+        )
     if "saved" not in data:
         raise UsageError(f"{source}: not a saved plan (write one with `reconcile plan --out FILE`)")
     try:

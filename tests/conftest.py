@@ -11,7 +11,12 @@ import pytest
 from tests import leaks as leak_guard
 from tests.servers import BaoServer, run_bao
 
-pytest_plugins = ["tests.emulator.fixtures", "tests.emulator.nomad_fixtures", "tests.plugin_fixtures"]
+pytest_plugins = [
+    "tests.emulator.fixtures",
+    "tests.emulator.nomad_fixtures",
+    "tests.plugin_fixtures",
+    "tests.fleet_fixtures",
+]
 
 _FENCED_PREFIXES = ("VAULT_", "BAO_", "NOMAD_", "GITHUB_", "RECONCILE_", "ACTIONS_")
 

@@ -9,8 +9,10 @@ stdout, stderr and every file created or changed during the run for every known 
   name ends in `_FILE` or `_PATH` (VAULT_SECRET_ID_FILE, BAO_TOKEN_PATH), the content of its file;
 - the token in $HOME/.vault-token;
 - the userinfo (`user:password`, and the password alone) of every address in VAULT_ADDR,
-  BAO_ADDR, NOMAD_ADDR, `--address` and `--nomad-address`;
-- the env values of the plugins in the manifests given with `-m` (when they load);
+  BAO_ADDR, NOMAD_ADDR (also per target: RECONCILE_<TARGET>_VAULT_ADDR, ...), `--address` and
+  `--nomad-address`;
+- the env values of the plugins in the manifests given with `-m` (when they load), and in every
+  target's manifests of the targets file (`--config`, or reconcile.yaml in the working directory);
 - whatever the test registered with `leaks.secret("...")`.
 
 The fixture `leaks` (autouse, tests/conftest.py) installs one guard per test. Subprocess tests
@@ -76,7 +78,8 @@ class Guard:
                     _add(found, Path(value.strip()).read_text(), f"the content of the file in {name}")
             else:
                 _add(found, value, f"the value of {name}")
-        addresses = [(name, env[name]) for name in _ADDRESS_VARIABLES if env.get(name)]
+        per_target = tuple("_" + name for name in _ADDRESS_VARIABLES)
+        addresses = [(n, v) for n, v in env.items() if v and (n in _ADDRESS_VARIABLES or n.endswith(per_target))]
         addresses += [(option, value) for option, value in _option_values(args, _ADDRESS_OPTIONS)]
         for where, address in addresses:
             for value, what in _userinfo(address):
@@ -88,6 +91,9 @@ class Guard:
         for _, manifests in _option_values(args, _MANIFEST_OPTIONS):
             for name, value in _manifest_env(Path(manifests)):
                 _add(found, value, f"the env value {name} in {manifests}")
+        for where, folders in _targets_manifests(args):
+            for name, value in _manifest_env(folders):
+                _add(found, value, f"the env value {name} in the manifests of {where}")
         # A value that is part of the test's own paths (`root` in /tmp/pytest-of-root/...) would match
         # every path the CLI prints: it cannot be told apart, so only distinctive values are searched.
         paths = [str(p) for p in self.roots] + [os.getcwd()]
@@ -206,7 +212,18 @@ def _userinfo(address: str) -> list[tuple[str, str]]:
     return found
 
 
-def _manifest_env(path: Path) -> list[tuple[str, str]]:
+def _targets_manifests(args: Sequence[str]) -> list[tuple[str, tuple[Path, ...]]]:
+    """Each target's manifests in the targets file of a run (those that can be read)."""
+    from reconciler.fleet import config
+
+    given = _option_values(args, ("--config",))
+    path = Path(given[-1][1]) if given else config.DEFAULT_FILE
+    if not path.is_file():
+        return []
+    return [(str(path), paths) for paths in config.read(path)[0].readable]
+
+
+def _manifest_env(path: Path | tuple[Path, ...]) -> list[tuple[str, str]]:
     """(name, value) of every plugin env value in the manifests, when they load."""
     from reconciler import loader
     from reconciler.errors import ReconcileError

@@ -10,7 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import confirm, lock, pipeline, render
 from reconciler.apply import Report, Result, apply
@@ -33,6 +33,9 @@ from reconciler.plan import Plan
 from reconciler.render import text as render_text
 from reconciler.targets.vault.api import VaultApi
 
+if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
+
 
 @dataclass(frozen=True)
 class Choices:
@@ -46,7 +49,18 @@ class Choices:
     allow_empty: bool = False
 
 
-def run(opts: pipeline.Options, choices: Choices, environ: Mapping[str, str]) -> int:
+def run(
+    opts: pipeline.Options,
+    choices: Choices,
+    environ: Mapping[str, str],
+    selection: Selection | None = None,
+    names: tuple[str, ...] = (),
+    target_parallelism: int = 4,
+) -> int:
+    if selection is not None:  # a targets file: plan all, decide once, apply each (reconciler/fleet/)
+        from reconciler.fleet import applying
+
+        return applying.apply_command(selection, opts, choices, environ, names=names, parallelism=target_parallelism)
     as_json = choices.as_json
     colored = color(sys.stdout, environ)
 

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import checks, loader, pipeline, render
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, out
@@ -16,10 +17,24 @@ from reconciler.render import text as render_text
 from reconciler.targets.nomad.api import connect as connect_nomad
 from reconciler.targets.nomad.settings import NomadTarget
 
+if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
+
 
 def run(
-    manifests: Path, environ: Mapping[str, str], *, nomad_address: str | None, wait: str | None, fmt: str = "text"
+    manifests: Path,
+    environ: Mapping[str, str],
+    *,
+    nomad_address: str | None,
+    wait: str | None,
+    fmt: str = "text",
+    selection: Selection | None = None,
+    parallel: int = 4,
 ) -> int:
+    if selection is not None:  # a targets file: every selected target (reconciler/fleet/)
+        from reconciler.fleet import checking
+
+        return checking.check(selection, environ, wait=wait, fmt=fmt, parallelism=parallel)
     as_json = fmt == "json"
     waiting: list[str] = []
 

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from reconciler import drift, pipeline
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, emit, preflight
 
+if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
 
-def run(opts: pipeline.Options, environ: Mapping[str, str], *, fmt: str = "text") -> int:
+
+def run(
+    opts: pipeline.Options,
+    environ: Mapping[str, str],
+    *,
+    fmt: str = "text",
+    selection: Selection | None = None,
+    parallel: int = 4,
+) -> int:
+    if selection is not None:  # a targets file: every selected target (reconciler/fleet/)
+        from reconciler.fleet import plans
+
+        return plans.drift_command(selection, opts, environ, parallelism=parallel, fmt=fmt)
     preflight(environ)
     from reconciler.commands.status import inventory
 

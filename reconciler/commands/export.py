@@ -6,12 +6,16 @@ import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import export as exporting
 from reconciler import pipeline
 from reconciler.commands.console import EXIT_OK, announce_retry, out
 from reconciler.targets.vault.api import VaultApi
 from reconciler.targets.vault.login.inputs import Flags
+
+if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
 
 
 def run(
@@ -23,8 +27,23 @@ def run(
     force: bool = False,
     parallelism: int = 8,
     timeout: float | None = None,
+    selection: Selection | None = None,
+    target_parallelism: int = 4,
     auth: Flags | None = None,
 ) -> int:
+    if selection is not None:  # a targets file: DIR/<target>/ per selected target (reconciler/fleet/)
+        from reconciler.fleet import checking
+
+        return checking.export(
+            selection,
+            environ,
+            out_dir=out_dir,
+            select=select,
+            force=force,
+            parallelism=parallelism,
+            timeout=timeout,
+            target_parallelism=target_parallelism,
+        )
     target = pipeline.vault_target(address, environ, auth, timeout)
     hooks = pipeline.Hooks(on_retry=announce_retry)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import outputs, pipeline
 from reconciler.commands.console import EXIT_CHANGES, EXIT_OK, announce_retry, emit, preflight
 from reconciler.empty_guard import refuse_empty
+
+if TYPE_CHECKING:
+    from reconciler.fleet.run import Selection
 
 
 def run(
@@ -19,7 +23,22 @@ def run(
     detailed_exitcode: bool = False,
     out_file: Path | None = None,
     allow_empty: bool = False,
+    selection: Selection | None = None,
+    target_parallelism: int = 4,
 ) -> int:
+    if selection is not None:  # a targets file: every selected target (reconciler/fleet/)
+        from reconciler.fleet import plans
+
+        return plans.plan(
+            selection,
+            opts,
+            environ,
+            parallelism=target_parallelism,
+            fmt=fmt,
+            detailed_exitcode=detailed_exitcode,
+            out_file=out_file,
+            allow_empty=allow_empty,
+        )
     preflight(environ, out_file)
     computed = pipeline.compute(opts, environ, pipeline.Hooks(on_retry=announce_retry))
     the_plan = computed.plan

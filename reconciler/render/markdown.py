@@ -77,7 +77,7 @@ def _fit(head: list[str], items: Sequence[str], tail: list[str], limit: int) -> 
     if left_out:
         parts.append(
             f"\n> ⚠️ {left_out} of {len(items)} changes are not shown: the comment would exceed "
-            f"GitHub's {limit:,} characters. Run `reconcile plan` to see all of them.\n"
+            f"GitHub's {GITHUB_LIMIT:,} characters. Run `reconcile plan` to see all of them.\n"
         )
     return "\n".join([*parts, *tail]) + "\n"
 

@@ -40,12 +40,29 @@ def authenticate(target: VaultTarget, timeout: float | None = None) -> VaultTarg
     found = _SCOPE.get()
     if found is None:  # pragma: no cover - every command runs in a scope (commands.console.guarded)
         raise RuntimeError("a login needs a login scope")
-    sessions, done, say, on_retry = found
     key = (target.address, target.login.describe())
-    if key not in done:
-        if not sessions:
-            from reconciler.targets.vault.login.session import Session  # only when logging in
+    if key not in found[1]:
+        found[1][key] = _session(found).authenticate(target, timeout)
+    return found[1][key]
 
-            sessions.append(Session(say=say, on_retry=on_retry))
-        done[key] = sessions[0].authenticate(target, timeout)
-    return done[key]
+
+async def log_in(target: VaultTarget, timeout: float | None = None) -> VaultTarget:
+    """`authenticate` from inside a running event loop (a run over several targets)."""
+    if target.login is None:
+        return target
+    found = _SCOPE.get()
+    if found is None:  # pragma: no cover - every command runs in a scope (commands.console.guarded)
+        raise RuntimeError("a login needs a login scope")
+    key = (target.address, target.login.describe())
+    if key not in found[1]:
+        found[1][key] = await _session(found).log_in(target, timeout)
+    return found[1][key]
+
+
+def _session(found: _Scope) -> Session:
+    sessions, _, say, on_retry = found
+    if not sessions:
+        from reconciler.targets.vault.login.session import Session  # only when logging in
+
+        sessions.append(Session(say=say, on_retry=on_retry))
+    return sessions[0]

@@ -92,7 +92,12 @@ class Session:
         """`target` with its token: the static one, or one logged in for now (revoked by `close`)."""
         if target.login is None:
             return target
-        issued = asyncio.run(self._login(target, target.login, timeout))
+        return asyncio.run(self.log_in(target, timeout))
+
+    async def log_in(self, target: VaultTarget, timeout: float | None = None) -> VaultTarget:
+        """`authenticate` inside a running event loop (several targets at once)."""
+        assert target.login is not None
+        issued = await self._login(target, target.login, timeout)
         self._issued.append(issued)
         how = "batch token: it cannot be revoked and expires on its own" if issued.batch else "revoked at exit"
         self.say(f"Logged in with {issued.describe} (token TTL {issued.ttl}, {how})")
