@@ -6,12 +6,14 @@ Every run goes through the CLI (tests.cli.reconcile) with a reconcile.yaml namin
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.auth_backends import approle_credentials, enable_auth, write_role
 from tests.cli import SHA_A, SHA_B, reconcile
 from tests.fleet_fixtures import Served, token_env, write_targets
 from tests.servers import free_port
@@ -256,3 +258,46 @@ def test_no_answer_means_nothing_is_applied_anywhere(baos: list[Served], repo: P
 def test_the_leak_guard_knows_the_env_values_of_every_targets_manifests(repo: Path, leaks: object) -> None:
     found = leaks.secrets_for([], {})  # type: ignore[attr-defined]
     assert found["fleet-env-secret-value"].startswith("the env value API_KEY in the manifests of reconcile.yaml")
+
+
+def _accessors(cluster: Served) -> set[str]:
+    assert cluster.bao is not None
+    with cluster.bao.client() as c:
+        r = c.request("LIST", "/v1/auth/token/accessors")
+        r.raise_for_status()
+    return set(r.json()["data"]["keys"])
+
+
+def test_each_target_logs_in_with_its_own_approle_and_every_login_token_is_revoked(
+    baos: list[Served], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, leaks
+) -> None:
+    """The `auth:` block of a target plus RECONCILE_<NAME>_VAULT_ROLE_ID / _SECRET_ID: three logins,
+    one per server, concurrently inside one run; every token revoked when the run ends."""
+    env: dict[str, str] = {"VAULT_MAX_RETRIES": "0"}
+    more: dict[str, str] = {}
+    mounts: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for cluster in baos:
+            assert cluster.bao is not None
+            cluster.bao.add_plugin_file("kv-extra")
+            mount = stack.enter_context(enable_auth(cluster.bao, "approle"))
+            mounts.append(mount)
+            role = {"token_policies": ["reconcile-apply"], "token_ttl": "5m"}
+            write_role(cluster.bao, mount, "reconcile-apply", role)
+            role_id, secret_id = approle_credentials(cluster.bao, mount, "reconcile-apply")
+            leaks.secret(role_id, f"the role ID of {cluster.name}")
+            leaks.secret(secret_id, f"the secret ID of {cluster.name}")
+            env[f"RECONCILE_{cluster.name.upper()}_VAULT_ROLE_ID"] = role_id
+            env[f"RECONCILE_{cluster.name.upper()}_VAULT_SECRET_ID"] = secret_id
+            more[cluster.name] = f"auth: {{method: approle, path: {mount}}}"
+        write_targets(tmp_path, baos, {"base": BASE}, more)
+        monkeypatch.chdir(tmp_path)
+        before = {c.name: _accessors(c) for c in baos}
+        r = reconcile("apply", "--auto-approve", env=env)
+        after = {c.name: _accessors(c) for c in baos}
+    assert r.exit_code == 0, r.output
+    assert r.stdout.endswith("3 targets: 3 applied (a, b, c).\n")
+    for mount, cluster in zip(mounts, baos, strict=True):
+        assert r.stderr.count(f"Logged in with approle at auth/{mount} ") == 1
+        assert catalog(cluster) == {("secret", "kv-extra", "v1.0.0")}
+    assert after == before  # the three login tokens are gone: revoked at the end of the run
