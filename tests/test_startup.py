@@ -48,7 +48,7 @@ def test_validate_imports_no_parser_and_no_http(tmp_path: Path) -> None:
         r, imported = run(RECONCILE, "validate", *argv)
         assert r.returncode == 0, errors_of(r)
         assert r.stdout == f"{m}: valid (1 plugin versions, 0 runtimes, 0 pins, 0 mounts, 0 CSI plugins)\n"
-        assert imported & {"typer", "click", "httpx", "rich", "tenacity", "deepdiff"} == set()
+        assert imported & {"typer", "click", "httpx", "rich", "tenacity", "deepdiff", "asyncio"} == set()
         assert {"pydantic", "yaml"} <= imported  # what validating needs
 
 

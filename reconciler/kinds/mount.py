@@ -9,7 +9,6 @@ mount run its version, and the in-use rules for deletes, are plan rules (mount_r
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -187,8 +186,7 @@ class MountKind(Defaults):
     async def read(self, api: VaultApi, server: ServerInfo, desired: State, every_entry: bool) -> list[Resource]:
         if not getattr(desired, "mounts", ()):
             return []  # no request at all for manifests without mounts
-        secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
-        return [*secrets, *auth]
+        return await _every_mount(api)
 
     async def write(self, api: VaultApi, change: Change, endpoint: str) -> None:
         mount = change.after
@@ -202,8 +200,7 @@ class MountKind(Defaults):
         raise NotImplementedError("reconcile never disables a mount")
 
     async def current(self, api: VaultApi, changes: Sequence[Change]) -> list[Resource | None]:
-        secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
-        by_key = {self.identity(m): m for m in (*secrets, *auth)}
+        by_key = {self.identity(m): m for m in await _every_mount(api)}
         return [by_key.get((c.type, c.name)) for c in changes]
 
     def label(self, change: Change) -> str:
@@ -230,6 +227,14 @@ class MountKind(Defaults):
         return f"{mount_type(resource)} mount {resource.path}", resource.model_dump(
             mode="json", exclude={"path", "auth"}
         )
+
+
+async def _every_mount(api: VaultApi) -> list[Resource]:
+    """The secrets and the auth mounts, read concurrently."""
+    import asyncio  # not at import: `validate` loads the kinds and never runs them
+
+    secrets, auth = await asyncio.gather(api.list_mounts(auth=False), api.list_mounts(auth=True))
+    return [*secrets, *auth]
 
 
 def _shown_path(change: Change) -> str:
