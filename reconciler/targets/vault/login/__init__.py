@@ -37,17 +37,13 @@ def authenticate(target: VaultTarget, timeout: float | None = None) -> VaultTarg
     (once per scope: a second call for the same server and login reuses the token)."""
     if target.login is None:
         return target
-    found = _SCOPE.get()
-    if found is None:  # pragma: no cover - every command runs in a scope (commands.console.guarded)
-        raise RuntimeError("a login needs a login scope")
-    key = (target.address, target.login.describe())
-    if key not in found[1]:
-        found[1][key] = _session(found).authenticate(target, timeout)
-    return found[1][key]
+    import asyncio  # only when logging in
+
+    return asyncio.run(log_in(target, timeout))  # the loop's task sees this context's scope
 
 
 async def log_in(target: VaultTarget, timeout: float | None = None) -> VaultTarget:
-    """`authenticate` from inside a running event loop (a run over several targets)."""
+    """`authenticate` inside a running event loop (a run over several targets logs in concurrently)."""
     if target.login is None:
         return target
     found = _SCOPE.get()

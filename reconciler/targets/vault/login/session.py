@@ -1,6 +1,6 @@
 """Logging in once per run, and revoking the token when the run ends (issue 13).
 
-`Session.authenticate()` logs in (`POST auth/<mount>/login`) before the run's first request to the
+`Session.log_in()` logs in (`POST auth/<mount>/login`) before the run's first request to the
 target and gives the target the token; the token lives only in memory and is never printed.
 `Session.close()` revokes it (`POST auth/token/revoke-self`) however the run ends: the CLI closes the
 session after the command body returns, fails, or is interrupted (Ctrl-C, SIGTERM), each revocation in
@@ -88,14 +88,8 @@ class Session:
         self.on_retry = on_retry
         self._issued: list[_Issued] = []
 
-    def authenticate(self, target: VaultTarget, timeout: float | None = None) -> VaultTarget:
-        """`target` with its token: the static one, or one logged in for now (revoked by `close`)."""
-        if target.login is None:
-            return target
-        return asyncio.run(self.log_in(target, timeout))
-
     async def log_in(self, target: VaultTarget, timeout: float | None = None) -> VaultTarget:
-        """`authenticate` inside a running event loop (several targets at once)."""
+        """`target` with a token logged in for now (revoked by `close`)."""
         assert target.login is not None
         issued = await self._login(target, target.login, timeout)
         self._issued.append(issued)
