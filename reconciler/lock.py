@@ -29,7 +29,7 @@ from tenacity import (
 )
 
 from reconciler.durations import parse_duration
-from reconciler.errors import LockError, ReconcileError
+from reconciler.errors import LockError, ReconcileError, UsageError
 from reconciler.http import address
 from reconciler.http.client import Http
 from reconciler.resources import LockSettings
@@ -206,6 +206,26 @@ async def held(
             say(f"Warning: could not release the lock: {exc}; run `reconcile force-unlock {lock.holder.id}`")
         raise
     await lock.release()
+
+
+@asynccontextmanager
+async def held_if_set(
+    http: Http,
+    settings: LockSettings | None,
+    *,
+    timeout: float,
+    say: Callable[[str], None],
+    environ: Mapping[str, str],
+) -> AsyncIterator[None]:
+    """`held` when the manifests configure a lock (settings.lock); else the body runs unlocked, and a
+    --lock-timeout (`timeout`) is a usage error: there is nothing to wait for."""
+    if settings is None:
+        if timeout:
+            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
+        yield
+        return
+    async with held(http, settings, timeout=timeout, say=say, environ=environ):
+        yield
 
 
 async def force_unlock(http: Http, settings: LockSettings, lock_id: str) -> Holder:

@@ -4,10 +4,9 @@ applied under the lock (settings.lock), each change reported as it completes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,6 @@ from reconciler.commands.console import (
 from reconciler.durations import parse_duration
 from reconciler.empty_guard import refuse_empty
 from reconciler.errors import PlanError, UsageError
-from reconciler.http.client import Http
-from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import text as render_text
 from reconciler.targets.vault.api import VaultApi
@@ -95,7 +92,7 @@ def run(
     async def go() -> Report | None:
         async with (
             pipeline.connect(target, opts.parallelism, opts.timeout, hooks).http as http,
-            _locked(http, desired, patience, environ),
+            lock.held_if_set(http, desired.state.settings.lock, timeout=patience, say=say, environ=environ),
         ):
             api = VaultApi(http)
             computed = await pipeline.plan(api, desired, opts, target.display_address, environ, hooks)
@@ -153,19 +150,6 @@ def _refuse_stale(saved_doc: dict[str, Any], computed: pipeline.Computed) -> Non
             "stale plan: " + stale.summarize(changed, "; nothing was applied"),
             hint="make a new plan with `reconcile plan --out FILE`",
         )
-
-
-@contextlib.asynccontextmanager
-async def _locked(http: Http, desired: Desired, patience: float, environ: Mapping[str, str]) -> AsyncIterator[None]:
-    """Hold the manifests' lock (settings.lock) while the body runs, when they configure one."""
-    settings = desired.state.settings.lock
-    if settings is None:
-        if patience:
-            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
-        yield
-        return
-    async with lock.held(http, settings, timeout=patience, say=say, environ=environ):
-        yield
 
 
 def _finish(report: Report, as_json: bool, colored: bool, environ: Mapping[str, str]) -> None:

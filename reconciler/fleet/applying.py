@@ -13,10 +13,9 @@ Two phases, every target with its own connection, login and lock, held from its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from reconciler.fleet import saved as fleet_saved
 from reconciler.fleet.config import Target
 from reconciler.fleet.part import Part, exit_code
 from reconciler.fleet.plans import plan_status
-from reconciler.http.client import Http
 from reconciler.manifest import Desired
 from reconciler.plan import Plan
 from reconciler.render import fleet as combined
@@ -133,7 +131,9 @@ async def _one(
         vault = await pipeline.logged_in_target(ctx.environ, opts.timeout)
         async with (
             pipeline.connect(vault, opts.parallelism, opts.timeout, ctx.hooks).http as http,
-            _locked(http, desired, patience, ctx),
+            lock.held_if_set(
+                http, desired.state.settings.lock, timeout=patience, say=_saying(ctx), environ=ctx.environ
+            ),
         ):
             api = VaultApi(http)
             async with slots:
@@ -190,21 +190,9 @@ async def _applied(state: _Target, api: VaultApi, opts: pipeline.Options, choice
     )
 
 
-@contextlib.asynccontextmanager
-async def _locked(http: Http, desired: Desired, patience: float, ctx: run.Context) -> AsyncIterator[None]:
-    """The target's lock (settings.lock of its manifests), held from its plan to the end of its apply."""
-    settings = desired.state.settings.lock
-    if settings is None:
-        if patience:
-            raise UsageError("--lock-timeout needs a lock: set settings.lock in the manifests")
-        yield
-        return
-
-    def say(line: str) -> None:
-        run.say(f"{ctx.target.name}: {line}")
-
-    async with lock.held(http, settings, timeout=patience, say=say, environ=ctx.environ):
-        yield
+def _saying(ctx: run.Context) -> Callable[[str], None]:
+    """Lines about the target's lock, prefixed with its name."""
+    return lambda line: run.say(f"{ctx.target.name}: {line}")
 
 
 def _decide(states: list[_Target], choices: Choices, colored: bool) -> bool:
