@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli import SHA_A, SHA_B, reconcile
@@ -174,3 +175,30 @@ def test_check_wait_waits_for_every_target_at_once(
     assert r.exit_code == 0, r.output
     assert [t["checks"][0]["ok"] for t in json.loads(r.stdout)["targets"]] == [True, True]
     assert "Traceback" not in r.stderr
+
+
+def test_drift_of_several_targets_reports_mounts_not_running_what_they_should(
+    emulator_fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `reconcile drift` of one target does (the status inventory's mismatches), per target."""
+    clusters = emulator_fleet(2)
+    _repo(clusters, tmp_path, monkeypatch)
+    env = token_env(clusters)
+    assert reconcile("apply", "--auto-approve", env=env).exit_code == 0
+    emu = clusters[0].emulator
+    assert emu is not None
+    emu.register_plugin("secret", "gone", version="v1.0.0", command="kv-extra")
+    emu.add_mount("orphan/", "gone", plugin_version="v1.0.0")
+    deleted = httpx.delete(
+        f"{clusters[0].address}/v1/sys/plugins/catalog/secret/gone",
+        params={"version": "v1.0.0"},
+        headers={"X-Vault-Token": clusters[0].token},
+    )
+    assert deleted.status_code == 204
+    r = reconcile("drift", env=env)
+    assert r.exit_code == 2, r.output
+    first, second = r.stdout.split("=== t02 ===")
+    assert "Mounts not running what they should (1):" in first
+    assert "orphan/" in first
+    assert "In sync: the cluster matches git." in second
+    assert r.stdout.endswith("2 targets: 1 drifted (t01), 1 in sync (t02).\n")

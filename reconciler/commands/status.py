@@ -9,18 +9,21 @@ from reconciler import pipeline, status
 from reconciler.commands.console import EXIT_OK, announce_retry, out, preflight, step_summary
 from reconciler.manifest import Desired
 from reconciler.targets.vault.api import VaultApi
+from reconciler.targets.vault.settings import VaultTarget
 
 
 def inventory(desired: Desired, opts: pipeline.Options, environ: Mapping[str, str]) -> status.Inventory:
-    """The plugins and their mounts (status.py), read with the run's own client."""
+    """The plugins and their mounts (status.py) of the target of `opts` and `environ`."""
     target = pipeline.vault_target(opts.address, environ, opts.auth, opts.timeout)
-    hooks = pipeline.Hooks(on_retry=announce_retry)
+    return asyncio.run(read_inventory(target, desired, opts, pipeline.Hooks(on_retry=announce_retry)))
 
-    async def go() -> status.Inventory:
-        async with pipeline.connect(target, opts.parallelism, opts.timeout, hooks).http as http:
-            return await status.read_status(VaultApi(http), desired.state, target.display_address)
 
-    return asyncio.run(go())
+async def read_inventory(
+    target: VaultTarget, desired: Desired, opts: pipeline.Options, hooks: pipeline.Hooks
+) -> status.Inventory:
+    """The inventory of one target, on a connection of its own (also one of several targets: fleet drift)."""
+    async with pipeline.connect(target, opts.parallelism, opts.timeout, hooks).http as http:
+        return await status.read_status(VaultApi(http), desired.state, target.display_address)
 
 
 def run(opts: pipeline.Options, environ: Mapping[str, str], *, fmt: str = "text") -> int:

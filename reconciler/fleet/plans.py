@@ -121,9 +121,13 @@ def drift_command(
     preflight(environ)
 
     async def work(ctx: run.Context) -> Part:
-        computed = await run.compute(ctx, run.load_manifests(ctx), opts)
-        found = drift.detect(computed.plan)
-        total = sum(len(c) for c in found.groups.values()) + len(computed.plan.failing_checks)
+        from reconciler.commands.status import read_inventory
+
+        desired = run.load_manifests(ctx)
+        computed = await run.compute(ctx, desired, opts)
+        vault = await pipeline.logged_in_target(ctx.environ, opts.timeout)  # the same login as the plan's
+        found = drift.detect(computed.plan, (await read_inventory(vault, desired, opts, ctx.hooks)).mismatches)
+        total = sum(len(c) for c in found.groups.values()) + len(found.mounts) + len(computed.plan.failing_checks)
         status = f"{total} difference{'s' if total != 1 else ''}" if found.found else "in sync"
         return Part(
             ctx.target.name, computed.plan.target.address, lambda r: r.render_drift(found), found.found, status=status
