@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from tests.servers import BaoServer
+from tests.servers import BaoServer, read_body
 
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
@@ -156,15 +156,6 @@ def token_is_valid(bao: BaoServer, token: str) -> bool:
     return r.status_code == 200
 
 
-async def _body(receive: Receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            return body
-
-
 async def _answer(send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     await send(
@@ -190,7 +181,7 @@ class GitHubTokenEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        await _body(receive)
+        await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
         self.requests.append({"path": scope["path"], "authorization": headers.get("authorization", ""), **query})
@@ -214,7 +205,7 @@ class TokenReviewApi:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request = json.loads(await _body(receive) or b"{}")
+        request = json.loads(await read_body(receive) or b"{}")
         if scope["method"] != "POST" or scope["path"] != "/apis/authentication.k8s.io/v1/tokenreviews":
             await _answer(send, 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
             return
@@ -252,7 +243,7 @@ class RecordingProxy:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = await _body(receive)
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         self.paths.append(f"{method} {path}")
         headers = {k.decode(): v.decode() for k, v in scope["headers"] if k.lower() not in (b"host", b"content-length")}

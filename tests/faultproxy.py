@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import serve_asgi
+from tests.servers import read_body, serve_asgi
 
 _HOP_BY_HOP = {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"}
 
@@ -58,12 +58,7 @@ class FaultProxy:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         self.seen.append(f"{method} {path}")
         fault = self._fault_for(method, path)
@@ -117,12 +112,7 @@ class Recorder:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.seen.append((scope["method"], scope["path"], headers, body))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})

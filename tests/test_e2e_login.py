@@ -27,7 +27,7 @@ from tests.auth_backends import (
     write_role,
 )
 from tests.cli import SHA_A, Run, reconcile, write
-from tests.servers import BaoServer, serve_asgi
+from tests.servers import BaoServer, read_body, serve_asgi
 
 KV = f"""
 plugins:
@@ -429,12 +429,7 @@ class OddLoginServer:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         text = json.dumps(self.answer).replace("SENT", json.loads(body or b"{}").get("secret_id", ""))
         await send(
             {"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]}

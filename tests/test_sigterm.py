@@ -21,7 +21,7 @@ import pytest
 from reconciler import loader
 from reconciler.commands import validate as validate_command
 from tests.cli import SHA_A, reconcile, write
-from tests.servers import BaoServer, serve_asgi
+from tests.servers import BaoServer, read_body, serve_asgi
 
 RECONCILE = str(Path(sys.executable).parent / "reconcile")
 Receive = Callable[[], Any]
@@ -41,12 +41,7 @@ class HoldingProxy:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         if method == "POST" and path.startswith("/v1/sys/plugins/catalog/"):
             self.registrations += 1
