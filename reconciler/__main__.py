@@ -30,8 +30,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _plain_validate(args: list[str]) -> str | None:
-    """The manifests path of `validate [-m PATH | --manifests PATH | --manifests=PATH]`, else None."""
+    """The manifests path of `validate [-m PATH | --manifests PATH | --manifests=PATH]`, else None.
+
+    None too when the working directory has a targets file: the CLI validates its targets then (or
+    refuses --manifests beside it).
+    """
     if not args or args[0] != "validate":
+        return None
+    import os
+
+    from reconciler.fleet import DEFAULT_FILE
+
+    if os.path.lexists(DEFAULT_FILE):
         return None
     rest = args[1:]
     if not rest:

@@ -52,6 +52,24 @@ def test_validate_imports_no_parser_and_no_http(tmp_path: Path) -> None:
         assert {"pydantic", "yaml"} <= imported  # what validating needs
 
 
+def test_plain_validate_beside_a_targets_file_validates_the_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path must not validate ./manifests where a reconcile.yaml says what to validate."""
+    write(tmp_path / "team/kv.yaml", f"plugins:\n  - {{name: kv, type: secret, versions: [{{sha256: {SHA_A}}}]}}\n")
+    write(tmp_path / "reconcile.yaml", "targets:\n  - {name: a, address: 'http://127.0.0.1:1', manifests: [team]}\n")
+    monkeypatch.chdir(tmp_path)
+    r, _ = run(RECONCILE, "validate")
+    assert (r.returncode, errors_of(r)) == (0, "")
+    assert (
+        r.stdout
+        == "reconcile.yaml: 1 targets\na: valid (1 plugin versions, 0 runtimes, 0 pins, 0 mounts, 0 CSI plugins)\n"
+    )
+    beside, _ = run(RECONCILE, "validate", "-m", "team")
+    assert beside.returncode == 1
+    assert "--manifests cannot be used with a targets file (reconcile.yaml)" in errors_of(beside)
+
+
 def test_invalid_manifests_through_the_fast_path_are_the_same_error(tmp_path: Path) -> None:
     bad = write(tmp_path / "m.yaml", "plugins: 1\n")
     r, imported = run(RECONCILE, "validate", "-m", str(bad))

@@ -12,3 +12,7 @@ over its targets, a layer above the one-target pipeline (`reconciler/pipeline.py
 
 The combined output (text, json, markdown) is `reconciler/render/fleet.py`.
 """
+
+DEFAULT_FILE = "reconcile.yaml"
+"""The targets file looked for in the working directory (`--config` names another). Here, not in
+config.py, so that the entry point (reconciler/__main__.py) can look for it without importing pydantic."""

@@ -27,13 +27,14 @@ from typing import Any, Literal, TypeGuard
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from reconciler import fleet
 from reconciler.errors import Diagnostic, ManifestError, UsageError
 from reconciler.http import settings
 from reconciler.http.address import display
 from reconciler.kinds.fields import Doc, Text
 from reconciler.yamlread import Budget, Converter, compose, dotted, friendly, line_for, yaml_message
 
-DEFAULT_FILE = Path("reconcile.yaml")
+DEFAULT_FILE = Path(fleet.DEFAULT_FILE)
 """Looked for in the working directory when `--config` is not given."""
 MAX_BYTES = 1024 * 1024
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
