@@ -161,6 +161,7 @@ def drift_command(
 
 @app.command("status")
 def status_command(
+    ctx: typer.Context,
     manifests: ManifestsOpt = Path("manifests"),
     address: AddressOpt = None,
     auth_method: AuthMethodOpt = None,
@@ -169,6 +170,8 @@ def status_command(
     output_format: FormatOpt = Format.text,
     parallelism: ParallelismOpt = 8,
     timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Inventory: each plugin's versions and pin, each mount's versions and a verdict. Read-only; exit 0."""
 
@@ -178,7 +181,7 @@ def status_command(
         opts = options(
             manifests, address, parallelism=parallelism, timeout=timeout, auth=(auth_method, auth_path, auth_role)
         )
-        return command.run(opts, os.environ, fmt=output_format)
+        return command.run(opts, os.environ, fmt=output_format, selection=selection(ctx, config, target))
 
     _dispatch(body)
 

@@ -177,7 +177,7 @@ def test_check_wait_waits_for_every_target_at_once(
     assert "Traceback" not in r.stderr
 
 
-def test_drift_of_several_targets_reports_mounts_not_running_what_they_should(
+def test_drift_and_status_of_several_targets_report_mounts_not_running_what_they_should(
     emulator_fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As `reconcile drift` of one target does (the status inventory's mismatches), per target."""
@@ -202,3 +202,13 @@ def test_drift_of_several_targets_reports_mounts_not_running_what_they_should(
     assert "orphan/" in first
     assert "In sync: the cluster matches git." in second
     assert r.stdout.endswith("2 targets: 1 drifted (t01), 1 in sync (t02).\n")
+    status = reconcile("status", "--target", "t01", "--format", "json", env=env)
+    assert status.exit_code == 0, status.output
+    doc = json.loads(status.stdout)
+    assert doc["target"]["address"] == clusters[0].address
+    assert [(m["path"], m["verdict"]) for p in doc["plugins"] for m in p["mounts"]] == [
+        ("orphan/", "plugin missing from the catalog")
+    ]
+    both = reconcile("status", env=env)
+    assert both.exit_code == 1
+    assert "Error: status works on one target: pass --target NAME" in both.stderr
